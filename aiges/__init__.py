@@ -1,0 +1,3 @@
+"""aiges: serve AIGES wrapper engines over HTTP and WebSocket."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,145 @@
+"""aiges-load: load an engine and serve it (SPEC 7)."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import re
+import signal
+import sys
+from pathlib import Path
+
+from aiohttp import web
+
+from aiges import config as configuration
+from aiges import logs
+from aiges.errors import AigesError, EngineLoadError
+
+log = logging.getLogger("aiges")
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="aiges-load",
+        description="Serve an AIGES engine (a wrapper ABI .so or a wrapper.py) over HTTP.")
+    p.add_argument("engine", nargs="?", help="engine: path to lib<name>.so")
+    p.add_argument("-c", "--config", help="aiges.toml (default: ./aiges.toml when present)")
+    p.add_argument("-s", "--service", default="svcName", help="service name in /v1/{service}")
+    p.add_argument("--host", help="listen address (default from http_listen, 0.0.0.0)")
+    p.add_argument("--port", type=int, help="listen port (default from http_listen, 1888)")
+    p.add_argument("--instances", type=int, help="engine instances, [fc] max")
+    p.add_argument("--async-mode", action="store_const", const=True, default=None,
+                   help="one-shot requests through wrapperExecAsync ([aiges] asyncMode)")
+    p.add_argument("--once-timeout-ms", type=int, help="one-shot time limit ([aiges] onceTimeout)")
+    p.add_argument("--log-level", help="debug, info, warning, error ([log] level)")
+    p.add_argument("-m", "--mode", type=int, default=0,
+                   help="accepted for upstream scripts; only 0 (native) exists")
+    p.add_argument("--init", nargs="?", const="aiges.toml", metavar="PATH",
+                   help="write a commented default aiges.toml and exit")
+    return p
+
+
+def upstream_argv(argv: list[str]) -> list[str]:
+    """Go-style '-c=aiges.toml' becomes '-c aiges.toml' (argparse would keep the '=')."""
+    out = []
+    for arg in argv:
+        match = re.fullmatch(r"-([a-zA-Z])=(.*)", arg)
+        out += [f"-{match[1]}", match[2]] if match else [arg]
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(upstream_argv(sys.argv[1:] if argv is None else argv))
+    if args.init:
+        return write_default(Path(args.init))
+    if not args.engine:
+        parser().error("the engine path is required (or --init)")
+    try:
+        config = load_config(args)
+    except configuration.ConfigError as exc:
+        print(f"aiges-load: {exc}", file=sys.stderr)
+        return 2
+    logs.configure(config.log_level, config.log_file)
+    for warning in config.warnings:
+        log.warning(warning)
+    try:
+        engine = load_engine(args.engine)
+    except EngineLoadError as exc:
+        log.error(str(exc))
+        return 1
+    if config.async_mode and not engine.modes.once_async:
+        log.error("asyncMode is on but the engine does not export wrapperExecAsync")
+        return 1
+    try:
+        _event_loop_policy()
+        asyncio.run(serve(config, engine))
+    except AigesError as exc:
+        log.error("engine start-up failed", extra={"code": exc.code, "error": exc.message})
+        return 1
+    except OSError as exc:
+        log.error("cannot listen", extra={"host": config.host, "port": config.port,
+                                          "error": str(exc)})
+        return 1
+    return 0
+
+
+def load_config(args) -> configuration.Config:
+    path = args.config or ("aiges.toml" if Path("aiges.toml").is_file() else None)
+    config = configuration.load(path, args.service)
+    return configuration.override(
+        config, host=args.host, port=args.port, instances=args.instances,
+        async_mode=args.async_mode, once_timeout_ms=args.once_timeout_ms,
+        log_level=args.log_level)
+
+
+def load_engine(path: str):
+    from aiges.native import load
+    return load(path)
+
+
+def write_default(path: Path) -> int:
+    if path.exists():
+        print(f"aiges-load: {path} exists; not overwritten", file=sys.stderr)
+        return 1
+    path.write_text(configuration.DEFAULT_TOML)
+    print(f"wrote {path}")
+    return 0
+
+
+def _event_loop_policy() -> None:
+    try:
+        import uvloop
+    except ImportError:
+        return
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+
+
+async def serve(config: configuration.Config, engine) -> None:
+    from aiges.server import create_app
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    runner = web.AppRunner(create_app(config, engine), access_log=None,
+                           shutdown_timeout=config.drain_timeout_ms / 1000)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, config.host, config.port, reuse_address=True)
+        await site.start()
+        log.info(f"ready on http://{_display_host(config.host)}:{config.port}/v1/{config.service}",
+                 extra={"engine": engine.path})
+        await stop.wait()
+        log.info("shutting down: draining in-flight requests")
+    finally:
+        await runner.cleanup()
+        engine.close()
+    log.info("stopped")
+
+
+def _display_host(host: str) -> str:
+    return "127.0.0.1" if host in ("0.0.0.0", "") else host
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,198 @@
+"""aiges.toml (upstream-compatible keys, SPEC 7) into one Config; flags override it."""
+from __future__ import annotations
+
+import dataclasses
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+
+class ConfigError(Exception):
+    pass
+
+
+@dataclass
+class Config:
+    service: str = "svcName"
+    host: str = "0.0.0.0"
+    port: int = 1888
+    async_mode: bool = False
+    realtime_rlt: bool = True
+    header_pass: list[str] = field(default_factory=list)
+    wrapper: dict[str, str] = field(default_factory=dict)
+    instances: int = 10
+    session_ttl_ms: int = 15000
+    queue_limit: int = 1024
+    wait_ms: int = 3000
+    once_timeout_ms: int = 30000
+    drain_timeout_ms: int = 10000
+    max_body: int = 64 * 1024 * 1024
+    ws_read_timeout_s: float = 30.0
+    ws_session_timeout_s: float = 600.0
+    log_level: str = "info"
+    log_file: str = ""
+    access_log: bool = False
+    warnings: list[str] = field(default_factory=list)
+
+
+def _flag(value) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "yes", "on")
+    return bool(value)
+
+
+def _header_pass(value) -> list[str]:
+    if isinstance(value, list):
+        return [str(v) for v in value]
+    return [v.strip() for v in str(value).replace(",", ";").split(";") if v.strip()]
+
+
+# (section, key) -> (Config field, converter). "*" stands for the service's own section.
+KEYS = {
+    ("aiges", "asyncMode"): ("async_mode", _flag),
+    ("aiges", "realTimeRlt"): ("realtime_rlt", _flag),
+    ("aiges", "headerPass"): ("header_pass", _header_pass),
+    ("aiges", "onceTimeout"): ("once_timeout_ms", int),
+    ("aiges", "drainTimeout"): ("drain_timeout_ms", int),
+    ("aiges", "maxBody"): ("max_body", int),
+    ("aiges", "accessLog"): ("access_log", _flag),
+    ("fc", "max"): ("instances", int),
+    ("fc", "ttl"): ("session_ttl_ms", int),
+    ("fc", "queue"): ("queue_limit", int),
+    ("fc", "wait"): ("wait_ms", int),
+    ("ws", "readTimeout"): ("ws_read_timeout_s", float),
+    ("ws", "sessionTimeout"): ("ws_session_timeout_s", float),
+    ("log", "level"): ("log_level", str),
+    ("log", "file"): ("log_file", str),
+}
+
+
+def wrapper_text(value) -> str:
+    """TOML values as the text wrapperInit receives (true, not True; 16000, not 16000.0)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def flatten(tree: dict, prefix: str = "") -> dict[str, str]:
+    pairs: dict[str, str] = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            pairs.update(flatten(value, f"{prefix}{key}."))
+        else:
+            pairs[f"{prefix}{key}"] = wrapper_text(value)
+    return pairs
+
+
+def _read_toml(path: Path) -> dict:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
+
+
+def _listen(config: Config, value: str) -> None:
+    host, _, port = str(value).rpartition(":")
+    try:
+        config.port = int(port)
+    except ValueError:
+        raise ConfigError(f"http_listen must be host:port, got {value!r}") from None
+    config.host = host.strip("[]") or config.host
+
+
+def load(path: str | Path | None, service: str = "svcName") -> Config:
+    """The config of ``path`` (None: built-in defaults) for ``service``."""
+    config = Config(service=service)
+    if path is None:
+        return config
+    path = Path(path)
+    tree = _read_toml(path)
+    unknown = []
+    for section, table in tree.items():
+        if not isinstance(table, dict):
+            unknown.append(section)
+            continue
+        if section == "wrapper":
+            config.wrapper = {k: wrapper_text(v) for k, v in table.items() if not isinstance(v, dict)}
+        for key, value in table.items():
+            if key == "http_listen" and section in ("wrapper", service):
+                _listen(config, value)
+            elif (section, key) in KEYS:
+                name, convert = KEYS[section, key]
+                try:
+                    setattr(config, name, convert(value))
+                except (TypeError, ValueError):
+                    raise ConfigError(f"[{section}] {key} = {value!r} is not valid") from None
+            elif section not in ("wrapper", service) and not (section == "aiges" and key == "usrCfg"):
+                unknown.append(f"{section}.{key}")
+    usr_cfg = tree.get("aiges", {}).get("usrCfg")
+    if usr_cfg:
+        config.wrapper = flatten(_read_toml(path.parent / usr_cfg))
+    if unknown:
+        config.warnings.append(f"ignored unknown keys in {path}: {', '.join(unknown)}")
+    return config
+
+
+def override(config: Config, **flags) -> Config:
+    """Flags given on the command line (None = not given) replace file values."""
+    return dataclasses.replace(config, **{k: v for k, v in flags.items() if v is not None})
+
+
+DEFAULT_TOML = '''\
+# aiges.toml -- configuration of aiges-load (keys compatible with the upstream AIGES loader).
+# Command-line flags override these values. Unknown keys are ignored with a warning.
+
+[aiges]
+# true: one-shot requests use wrapperExecAsync and wait for the callback.
+asyncMode = false
+# Sessions: true reads results after every write, false only after the last input.
+realTimeRlt = true
+# Request header keys copied into the engine's params, separated by ';'.
+headerPass = ""
+# A TOML file whose sections flatten to "section.key" pairs for wrapperInit,
+# replacing [wrapper] below.
+# usrCfg = "engine.toml"
+# One-shot request time limit in ms (10102 / HTTP 504 when exceeded).
+onceTimeout = 30000
+# On SIGTERM/SIGINT: ms to finish in-flight requests before wrapperFini.
+drainTimeout = 10000
+# Largest request body in bytes (HTTP 413 above it).
+maxBody = 67108864
+# One log line per request (sid, route, code, latency).
+accessLog = false
+
+[fc]
+# Engine instances: how many requests or sessions run at once.
+max = 10
+# Idle sessions are destroyed after this many ms.
+ttl = 15000
+# Requests allowed to wait for a free instance; more get 10110 / HTTP 429 at once.
+queue = 1024
+# How long a request waits for a free instance, in ms, before 10110 / HTTP 429.
+wait = 3000
+
+[ws]
+# Seconds a WebSocket may stay silent, and the longest a session may last.
+readTimeout = 30
+sessionTimeout = 600
+
+[log]
+level = "info"
+# Also write JSON log lines to this file ("" = console only).
+file = ""
+
+[wrapper]
+# Where to listen (may also sit in the [<service>] section).
+http_listen = "0.0.0.0:1888"
+# Every other key here is passed to wrapperInit as a config pair (values as text).
+'''

@@ -1,0 +1,91 @@
+"""The engine protocol: what a C engine and a Python engine both offer, in plain types.
+
+Every method here may block: callers run them off the event loop. Results pushed
+by the engine (async once, async sessions) arrive through plain Python callables
+invoked on an engine thread; the caller decides how to hand them to its loop.
+"""
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Callable, Protocol
+
+
+class DataType(enum.IntEnum):
+    TEXT = 0
+    AUDIO = 1
+    IMAGE = 2
+    VIDEO = 3
+    PER = 4
+
+
+class DataStatus(enum.IntEnum):
+    BEGIN = 0
+    CONTINUE = 1
+    END = 2
+    ONCE = 3
+
+
+@dataclass(slots=True)
+class Data:
+    """One input or output item (a DataList node)."""
+
+    key: str
+    data: bytes
+    type: int = DataType.TEXT
+    status: int = DataStatus.ONCE
+    desc: dict[str, str] = field(default_factory=dict)
+
+
+# Called with (outputs, 0) on success or (None, engine_code) on failure; from any thread.
+ResultCallback = Callable[[list[Data] | None, int], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Modes:
+    """Which call modes the engine implements (SPEC 1: at least one complete mode)."""
+
+    once_sync: bool
+    once_async: bool
+    session: bool
+
+
+class Engine(Protocol):
+    path: str
+    modes: Modes
+
+    def version(self) -> str: ...
+
+    def init(self, config: dict[str, str]) -> None: ...
+
+    def fini(self) -> None: ...
+
+    def error_text(self, code: int) -> str: ...
+
+    def exec(self, tag: str, params: dict[str, str], data: list[Data],
+             psr_ids: list[int]) -> list[Data]: ...
+
+    def exec_async(self, tag: str, params: dict[str, str], data: list[Data],
+                   psr_ids: list[int], timeout_ms: int, on_result: ResultCallback) -> object:
+        """Start a one-shot call; returns a token for ``forget`` (the call may still
+        call back after the caller gave up)."""
+        ...
+
+    def forget(self, token: object) -> None:
+        """The caller no longer wants the result of ``token``: a late callback is ignored."""
+        ...
+
+    def create(self, tag: str, params: dict[str, str], psr_ids: list[int],
+               on_result: ResultCallback | None) -> object:
+        """Open a session; with ``on_result`` the engine pushes results, else use read."""
+        ...
+
+    def write(self, handle: object, data: list[Data]) -> None: ...
+
+    def read(self, handle: object) -> list[Data] | None: ...
+
+    def debug_info(self, handle: object) -> str | None: ...
+
+    def destroy(self, handle: object) -> None: ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,208 @@
+"""A C engine: a shared library opened in ABI mode, behind the Engine protocol."""
+from __future__ import annotations
+
+import logging
+import threading
+from collections import deque
+from pathlib import Path
+
+from aiges.engine import Data, Modes, ResultCallback
+from aiges.errors import EngineError, EngineLoadError
+from aiges.native import lists
+from aiges.native.cdef import ffi
+from aiges.native.symbols import ALL, check
+
+log = logging.getLogger(__name__)
+NULL = ffi.NULL
+
+
+def load(path: str | Path) -> "CEngine":
+    return CEngine(str(path))
+
+
+class _Tags:
+    """usrTag buffers by address.
+
+    A callback is matched by the pointer value alone, never by reading through it:
+    a late or unknown tag is ignored. Finished tags stay allocated for a while in
+    ``_retired`` so that a late callback cannot hit an address already reused by a
+    newer request, and an engine that reads its tag late reads valid memory.
+    """
+
+    def __init__(self, retired: int = 65536):
+        self._lock = threading.Lock()
+        self._live: dict[int, tuple[object, ResultCallback, bool]] = {}
+        self._retired: deque = deque(maxlen=retired)
+
+    def open(self, text: str, handler: ResultCallback, once: bool) -> tuple[object, int]:
+        buf = ffi.new("char[]", text.encode())
+        addr = int(ffi.cast("uintptr_t", buf))
+        with self._lock:
+            self._live[addr] = (buf, handler, once)
+        return buf, addr
+
+    def claim(self, addr: int) -> ResultCallback | None:
+        with self._lock:
+            entry = self._live.get(addr)
+            if entry is None:
+                return None
+            if entry[2]:
+                del self._live[addr]
+                self._retired.append(entry[0])
+        return entry[1]
+
+    def close(self, addr: int) -> None:
+        with self._lock:
+            entry = self._live.pop(addr, None)
+            if entry is not None:
+                self._retired.append(entry[0])
+
+
+class _Session:
+    __slots__ = ("handle", "tag", "addr")
+
+    def __init__(self, handle, tag, addr):
+        self.handle, self.tag, self.addr = handle, tag, addr
+
+
+class CEngine:
+    """Engine protocol over a wrapper ABI library. Thread-safe as the ABI requires:
+    calls for different requests may run concurrently on different threads."""
+
+    def __init__(self, path: str):
+        self.path = path
+        try:
+            self._lib = ffi.dlopen(path)
+        except OSError as exc:
+            raise EngineLoadError(f"cannot open {path}: {exc}") from exc
+        self._fn = {name: self._symbol(name) for name in ALL}
+        self.modes: Modes = check(path, {n for n, f in self._fn.items() if f is not None})
+        self._tags = _Tags()
+        # Kept for the library's lifetime: the engine may call it from any thread, any time.
+        self._callback = ffi.callback("wrapperCallback", self._on_result, error=-1,
+                                      onerror=self._on_callback_error)
+        self._closed = False
+
+    def _symbol(self, name: str):
+        try:
+            return getattr(self._lib, name)
+        except AttributeError:
+            return None
+
+    def _error(self, op: str, code: int) -> EngineError:
+        return EngineError(op, code, self.error_text(code))
+
+    # -- lifecycle -------------------------------------------------------------------
+    def version(self) -> str:
+        fn = self._fn["wrapperVersion"]
+        return lists.text(fn()) if fn else ""
+
+    def error_text(self, code: int) -> str:
+        fn = self._fn["wrapperError"]
+        text = lists.text(fn(code)) if fn else ""
+        return text or f"engine error {code}"
+
+    def init(self, config: dict[str, str]) -> None:
+        keep: list = []
+        ret = self._fn["wrapperInit"](lists.param_list(config, keep))
+        if ret:
+            raise self._error("init", ret)
+
+    def fini(self) -> None:
+        fn = self._fn["wrapperFini"]
+        ret = fn() if fn else 0
+        if ret:
+            raise self._error("fini", ret)
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            ffi.dlclose(self._lib)
+
+    # -- once --------------------------------------------------------------------------
+    def exec(self, tag: str, params: dict[str, str], data: list[Data],
+             psr_ids: list[int]) -> list[Data]:
+        keep: list = []
+        tag_buf = ffi.new("char[]", tag.encode())
+        out = ffi.new("pDataList*")
+        ret = self._fn["wrapperExec"](tag_buf, lists.param_list(params, keep),
+                                      lists.data_list(data, keep), out,
+                                      lists.u32_array(psr_ids, keep), len(psr_ids))
+        try:
+            if ret:
+                raise self._error("exec", ret)
+            return lists.read_data(out[0])
+        finally:
+            if out[0] != NULL:
+                self._fn["wrapperExecFree"](tag_buf, out)
+
+    def exec_async(self, tag: str, params: dict[str, str], data: list[Data],
+                   psr_ids: list[int], timeout_ms: int, on_result: ResultCallback) -> object:
+        keep: list = []
+        tag_buf, addr = self._tags.open(tag, on_result, once=True)
+        ret = self._fn["wrapperExecAsync"](tag_buf, lists.param_list(params, keep),
+                                           lists.data_list(data, keep), self._callback,
+                                           timeout_ms, lists.u32_array(psr_ids, keep),
+                                           len(psr_ids))
+        if ret:
+            self._tags.close(addr)
+            raise self._error("execAsync", ret)
+        return addr
+
+    def forget(self, token: object) -> None:
+        self._tags.close(token)
+
+    def _on_result(self, usr_tag, resp, ret):
+        handler = self._tags.claim(int(ffi.cast("uintptr_t", usr_tag)))
+        if handler is None:
+            log.warning("callback with an unknown or finished usrTag ignored", extra={"ret": ret})
+            return -1
+        handler(lists.read_data(resp) if ret == 0 else None, ret)
+        return 0
+
+    @staticmethod
+    def _on_callback_error(exc_type, exc, tb):
+        log.error("error in engine callback", exc_info=(exc_type, exc, tb))
+
+    # -- sessions ------------------------------------------------------------------------
+    def create(self, tag: str, params: dict[str, str], psr_ids: list[int],
+               on_result: ResultCallback | None) -> object:
+        keep: list = []
+        if on_result is None:
+            tag_buf, addr, callback = ffi.new("char[]", tag.encode()), None, NULL
+        else:
+            (tag_buf, addr), callback = self._tags.open(tag, on_result, once=False), self._callback
+        err = ffi.new("int*")
+        handle = self._fn["wrapperCreate"](tag_buf, lists.param_list(params, keep), callback,
+                                           lists.u32_array(psr_ids, keep), len(psr_ids), err)
+        if handle == NULL or err[0]:
+            if handle != NULL:
+                self._fn["wrapperDestroy"](handle)
+            if addr is not None:
+                self._tags.close(addr)
+            raise self._error("create", err[0] or -1)
+        return _Session(handle, tag_buf, addr)
+
+    def write(self, session: _Session, data: list[Data]) -> None:
+        keep: list = []
+        ret = self._fn["wrapperWrite"](session.handle, lists.data_list(data, keep))
+        if ret:
+            raise self._error("write", ret)
+
+    def read(self, session: _Session) -> list[Data] | None:
+        out = ffi.new("pDataList*")
+        ret = self._fn["wrapperRead"](session.handle, out)
+        if ret:
+            raise self._error("read", ret)
+        return lists.read_data(out[0]) if out[0] != NULL else None
+
+    def debug_info(self, session: _Session) -> str | None:
+        fn = self._fn["wrapperDebugInfo"]
+        return lists.text(fn(session.handle)) if fn else None
+
+    def destroy(self, session: _Session) -> None:
+        ret = self._fn["wrapperDestroy"](session.handle)
+        if session.addr is not None:
+            self._tags.close(session.addr)
+        if ret:
+            raise self._error("destroy", ret)

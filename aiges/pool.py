@@ -1,0 +1,80 @@
+"""A pool of engine instances with a bounded, fair waiting queue.
+
+An instance is a concurrency slot: a once request holds one for its call, a
+session for its whole life. Knows nothing of HTTP or cffi.
+"""
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+
+from aiges.errors import NO_INSTANCE, AigesError
+
+
+class NoInstance(AigesError):
+    def __init__(self, message: str, retry_after: int = 1):
+        super().__init__(NO_INSTANCE, message)
+        self.retry_after = retry_after
+
+
+class InstancePool:
+    def __init__(self, size: int, queue_limit: int, wait_s: float):
+        if size < 1:
+            raise ValueError("the pool needs at least one instance")
+        self.size = size
+        self.queue_limit = queue_limit
+        self.wait_s = wait_s
+        self._free: deque[int] = deque(range(size))
+        self._waiters: deque[asyncio.Future] = deque()
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    @property
+    def in_use(self) -> int:
+        return self.size - len(self._free)
+
+    @property
+    def waiting(self) -> int:
+        return len(self._waiters)
+
+    async def acquire(self) -> int:
+        if self._free and not self._waiters:
+            return self._take(self._free.popleft())
+        if len(self._waiters) >= self.queue_limit:
+            raise NoInstance(f"all {self.size} instances busy and {self.queue_limit} requests queued")
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            async with asyncio.timeout(self.wait_s):
+                instance = await waiter
+        except BaseException as exc:
+            if waiter.done() and not waiter.cancelled():
+                # Handed an instance at the moment we gave up: give it back.
+                self.release(waiter.result())
+            else:
+                waiter.cancel()
+                if waiter in self._waiters:
+                    self._waiters.remove(waiter)
+            if isinstance(exc, TimeoutError):
+                raise NoInstance(f"no instance free within {self.wait_s:g}s "
+                                 f"(all {self.size} busy)") from None
+            raise
+        return self._take(instance)
+
+    def _take(self, instance: int) -> int:
+        self._idle.clear()
+        return instance
+
+    def release(self, instance: int) -> None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(instance)
+                return
+        self._free.append(instance)
+        if len(self._free) == self.size:
+            self._idle.set()
+
+    async def wait_idle(self) -> None:
+        """Returns once every instance is back (used by shutdown before wrapperFini)."""
+        await self._idle.wait()

@@ -1,0 +1,173 @@
+"""Request/response JSON (SPEC 3) <-> engine types. No HTTP, no cdata.
+
+Parsing raises AigesError with the code a client checks (10000 not JSON, 10001
+bad base64, 10009 bad payload, 10107 bad parameter); rendering never fails.
+"""
+from __future__ import annotations
+
+import binascii
+import uuid
+from dataclasses import dataclass, field
+
+import orjson
+
+from aiges import errors
+from aiges.engine import Data, DataStatus, DataType
+from aiges.errors import AigesError
+
+DATA_FIELDS = {"text": DataType.TEXT, "audio": DataType.AUDIO,
+               "image": DataType.IMAGE, "video": DataType.VIDEO}
+TYPE_NAMES = {int(t): name for name, t in DATA_FIELDS.items()}
+TYPE_NAMES[int(DataType.PER)] = "text"
+
+
+@dataclass(slots=True)
+class Request:
+    """One parsed frame: a once request, or one frame of a session."""
+
+    sid: str
+    header: dict
+    params: dict[str, str]
+    outputs: dict[str, dict]
+    data: list[Data]
+    psr_ids: list[int] = field(default_factory=list)
+
+
+def new_sid() -> str:
+    return uuid.uuid4().hex
+
+
+def text_value(value) -> str:
+    """A JSON scalar as the text an engine gets: 16000 (not 16000.0), true, plain strings."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def loads(body: bytes | str) -> dict:
+    try:
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise AigesError(errors.BAD_JSON, f"body is not JSON: {exc}") from None
+    if not isinstance(doc, dict):
+        raise AigesError(errors.BAD_JSON, "body must be a JSON object")
+    return doc
+
+
+def _object(doc: dict, key: str) -> dict:
+    value = doc.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise AigesError(errors.INVALID_INPUT, f"'{key}' must be an object")
+    return value
+
+
+def parse(doc: dict, service: str, header_pass: list[str], sid: str | None = None,
+          need_payload: bool = True) -> Request:
+    header = _object(doc, "header")
+    sid = sid or new_sid()
+    params: dict[str, str] = {"sid": sid}
+    for key in header_pass:
+        if key in header and header[key] is not None:
+            params[key] = text_value(header[key])
+    outputs: dict[str, dict] = {}
+    for key, value in _object(_object(doc, "parameter"), service).items():
+        if isinstance(value, dict):
+            outputs[key] = {k: text_value(v) for k, v in value.items()}
+        elif isinstance(value, list) or value is None:
+            raise AigesError(errors.INVALID_PARAM, f"parameter '{key}' must be a scalar or an object")
+        elif key != "sid":
+            params[key] = text_value(value)
+    payload = _object(doc, "payload")
+    if need_payload and not payload:
+        raise AigesError(errors.INVALID_INPUT, "payload is empty: send at least one input")
+    data = [_input(key, value) for key, value in payload.items()]
+    return Request(sid, header, params, outputs, data, _psr_ids(header.get("res_id")))
+
+
+def _psr_ids(value) -> list[int]:
+    if value is None or value == "":
+        return []
+    parts = value if isinstance(value, list) else str(value).split(",")
+    try:
+        ids = [int(str(p).strip()) for p in parts if str(p).strip()]
+    except ValueError:
+        raise AigesError(errors.INVALID_PARAM, f"header.res_id must be a comma list of "
+                                               f"numbers, got {value!r}") from None
+    if any(i < 0 or i > 0xFFFFFFFF for i in ids):
+        raise AigesError(errors.INVALID_PARAM, "header.res_id values must fit 32 bits unsigned")
+    return ids
+
+
+def _status(key: str, value) -> int:
+    try:
+        status = int(value)
+    except (TypeError, ValueError):
+        status = -1
+    if status not in (0, 1, 2, 3):
+        raise AigesError(errors.INVALID_INPUT, f"payload.{key}.status must be 0..3, got {value!r}")
+    return status
+
+
+def _input(key: str, item) -> Data:
+    if not isinstance(item, dict):
+        raise AigesError(errors.INVALID_INPUT, f"payload.{key} must be an object")
+    fields = [name for name in DATA_FIELDS if name in item]
+    if len(fields) != 1:
+        raise AigesError(errors.INVALID_INPUT, f"payload.{key} needs exactly one of "
+                                               f"text, audio, image, video")
+    name = fields[0]
+    value = item[name]
+    if isinstance(value, (dict, list)):
+        raw = orjson.dumps(value)
+    elif isinstance(value, str):
+        try:
+            raw = binascii.a2b_base64(value, strict_mode=True) if value else b""
+        except (binascii.Error, ValueError):
+            raise AigesError(errors.BAD_PAYLOAD, f"payload.{key}.{name} is not valid base64") from None
+    else:
+        raise AigesError(errors.INVALID_INPUT, f"payload.{key}.{name} must be a base64 string")
+    status = _status(key, item.get("status", DataStatus.ONCE))
+    desc = {k: text_value(v) for k, v in item.items()
+            if k != name and k != "status" and v is not None and not isinstance(v, (dict, list))}
+    return Data(key, raw, DATA_FIELDS[name], status, desc)
+
+
+def render_outputs(items: list[Data], declared: dict[str, dict],
+                   seq: int = 0) -> tuple[dict, int]:
+    """The response payload and header.status (the last output's status)."""
+    payload: dict[str, dict] = {}
+    status = int(DataStatus.ONCE)
+    for item in items:
+        entry = dict(declared.get(item.key, ()))
+        entry.update(item.desc)
+        entry.setdefault("seq", str(seq))
+        entry["status"] = str(int(item.status))
+        name = TYPE_NAMES.get(int(item.type), "text")
+        if name == "text":
+            try:
+                entry["text"] = item.data.decode("utf-8")
+            except UnicodeDecodeError:
+                entry["encoding"] = "base64"
+                entry["text"] = binascii.b2a_base64(item.data, newline=False).decode()
+        else:
+            entry[name] = binascii.b2a_base64(item.data, newline=False).decode()
+        payload[item.key] = entry
+        status = int(item.status)
+    return payload, status
+
+
+def success(sid: str, items: list[Data], declared: dict[str, dict],
+            message: str | None = None, seq: int = 0) -> bytes:
+    payload, status = render_outputs(items, declared, seq)
+    header = {"code": 0, "sid": sid, "status": status}
+    if message is not None:
+        header["message"] = message
+    return orjson.dumps({"header": header, "payload": payload})
+
+
+def failure(code: int, message: str, sid: str = "") -> bytes:
+    return orjson.dumps({"header": {"code": code, "message": message, "sid": sid}})

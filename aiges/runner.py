@@ -1,0 +1,111 @@
+"""Runs one-shot requests on the engine: an instance from the pool, the blocking
+call on a worker thread, everything bounded by the once timeout.
+
+A C call cannot be cancelled: when a sync call outlives the timeout the client
+gets 10102 at once, but the instance only goes back to the pool when the call
+really returns.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from concurrent.futures import ThreadPoolExecutor
+
+from aiges import errors
+from aiges.engine import Data, Engine
+from aiges.errors import AigesError, EngineError
+from aiges.pool import InstancePool
+from aiges.protocol import Request
+
+log = logging.getLogger(__name__)
+
+
+class Runner:
+    def __init__(self, engine: Engine, pool: InstancePool, once_timeout_s: float,
+                 async_mode: bool):
+        self.engine = engine
+        self.pool = pool
+        self.once_timeout_s = once_timeout_s
+        self.async_mode = async_mode
+        # One thread per instance: a call in flight always holds its instance.
+        self.executor = ThreadPoolExecutor(pool.size, thread_name_prefix="aiges-engine")
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=True)
+
+    async def call(self, fn, *args):
+        """Run a blocking engine call on the engine threads."""
+        return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
+
+    async def once(self, req: Request) -> list[Data]:
+        if not (self.engine.modes.once_sync or self.engine.modes.once_async):
+            raise AigesError(errors.INVALID_OPERATION, "this engine has no one-shot mode",
+                             http_status=400)
+        instance = await self.pool.acquire()
+        if self.async_mode or not self.engine.modes.once_sync:
+            try:
+                return await self._once_async(req)
+            finally:
+                self.pool.release(instance)
+        return await self._once_sync(req, instance)
+
+    async def _once_sync(self, req: Request, instance: int) -> list[Data]:
+        loop = asyncio.get_running_loop()
+        call = loop.run_in_executor(self.executor, self.engine.exec, req.sid, req.params,
+                                    req.data, req.psr_ids)
+        call.add_done_callback(lambda done: self._returned(done, instance))
+        try:
+            async with asyncio.timeout(self.once_timeout_s):
+                return await asyncio.shield(call)
+        except TimeoutError:
+            started = loop.time() - self.once_timeout_s
+            call.add_done_callback(lambda _: log.warning(
+                "wrapperExec returned after its request timed out; instance back in the pool",
+                extra={"sid": req.sid, "seconds": round(loop.time() - started, 3)}))
+            raise self._timeout(req.sid, "wrapperExec") from None
+
+    def _returned(self, call: asyncio.Future, instance: int) -> None:
+        self.pool.release(instance)
+        if not call.cancelled():
+            call.exception()  # retrieved: a timed-out call's error was already answered
+
+    def _timeout(self, sid: str, op: str) -> AigesError:
+        log.warning("once request timed out", extra={"sid": sid, "op": op,
+                                                       "timeout_s": self.once_timeout_s})
+        return AigesError(errors.ONCE_TIMEOUT,
+                          f"{op} gave no result within {self.once_timeout_s:g}s")
+
+    async def _once_async(self, req: Request) -> list[Data]:
+        loop = asyncio.get_running_loop()
+        result: asyncio.Future = loop.create_future()
+        engine = self.engine
+
+        def on_result(items: list[Data] | None, ret: int) -> None:
+            # On an engine thread: build the error here (wrapperError is a C call),
+            # then only hand over to the loop.
+            error = EngineError("callback", ret, engine.error_text(ret)) if ret else None
+            loop.call_soon_threadsafe(_settle, result, items, error)
+
+        start = loop.run_in_executor(self.executor, engine.exec_async, req.sid, req.params,
+                                     req.data, req.psr_ids, int(self.once_timeout_s * 1000),
+                                     on_result)
+        try:
+            async with asyncio.timeout(self.once_timeout_s):
+                await asyncio.shield(start)
+                return await result
+        except TimeoutError:
+            raise self._timeout(req.sid, "wrapperExecAsync") from None
+        finally:
+            if not result.done():
+                # Given up: a callback that still comes is ignored by the engine layer.
+                start.add_done_callback(lambda f: f.cancelled() or f.exception()
+                                        or engine.forget(f.result()))
+
+
+def _settle(result: asyncio.Future, items, error) -> None:
+    if result.done():
+        return
+    if error is not None:
+        result.set_exception(error)
+    else:
+        result.set_result(items or [])

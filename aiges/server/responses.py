@@ -1,0 +1,26 @@
+"""JSON responses with the CORS headers upstream clients rely on."""
+from __future__ import annotations
+
+from aiohttp import web
+
+from aiges import protocol
+from aiges.errors import AigesError
+from aiges.pool import NoInstance
+
+CORS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Allow-Methods": "GET, POST, DELETE, OPTIONS",
+    "Access-Control-Allow-Headers": "Content-Type, Authorization, X-Requested-With",
+    "Access-Control-Max-Age": "86400",
+}
+
+
+def json_body(body: bytes, status: int = 200, headers: dict | None = None) -> web.Response:
+    merged = {**CORS, **headers} if headers else CORS
+    return web.Response(body=body, status=status, content_type="application/json",
+                        headers=merged)
+
+
+def error(exc: AigesError, sid: str = "") -> web.Response:
+    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, NoInstance) else None
+    return json_body(protocol.failure(exc.code, exc.message, sid), exc.http_status, headers)

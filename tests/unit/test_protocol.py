@@ -1,0 +1,116 @@
+import base64
+
+import orjson
+import pytest
+
+from aiges import errors, protocol
+from aiges.engine import Data, DataStatus, DataType
+from aiges.errors import AigesError
+
+
+def b64(raw: bytes) -> str:
+    return base64.b64encode(raw).decode()
+
+
+def request(**payload):
+    return {
+        "header": {"appid": "a1", "uid": "u1", "status": 3, "res_id": "3,7", "trace": "t-9"},
+        "parameter": {"svc": {"rate": 16000, "ratio": 0.5, "flag": True, "name": "x",
+                              "whole": 16000.0,
+                              "result": {"encoding": "utf8", "format": "plain"}}},
+        "payload": payload or {"input": {"encoding": "utf8", "status": 3, "text": b64(b"hi")}},
+    }
+
+
+def test_parse_full_request():
+    req = protocol.parse(request(), "svc", ["trace", "missing"], sid="s1")
+    assert req.sid == "s1"
+    assert req.params == {"sid": "s1", "trace": "t-9", "rate": "16000", "ratio": "0.5",
+                          "flag": "true", "name": "x", "whole": "16000"}
+    assert req.outputs == {"result": {"encoding": "utf8", "format": "plain"}}
+    assert req.psr_ids == [3, 7]
+    assert req.data == [Data("input", b"hi", DataType.TEXT, DataStatus.ONCE,
+                             {"encoding": "utf8"})]
+
+
+def test_sid_is_always_the_loaders():
+    doc = request()
+    doc["parameter"]["svc"]["sid"] = "forged"
+    req = protocol.parse(doc, "svc", [])
+    assert req.params["sid"] == req.sid != "forged"
+
+
+@pytest.mark.parametrize("field, kind", [("audio", DataType.AUDIO), ("image", DataType.IMAGE),
+                                         ("video", DataType.VIDEO)])
+def test_data_type_follows_the_field(field, kind):
+    req = protocol.parse(request(x={field: b64(b"\x00\xff"), "sample_rate": 16000,
+                                    "status": "2"}), "svc", [])
+    assert req.data == [Data("x", b"\x00\xff", kind, DataStatus.END, {"sample_rate": "16000"})]
+
+
+def test_json_value_is_sent_as_its_json_text():
+    req = protocol.parse(request(x={"text": {"a": [1, 2]}}), "svc", [])
+    assert orjson.loads(req.data[0].data) == {"a": [1, 2]}
+
+
+@pytest.mark.parametrize("body, code", [
+    (b"{not json", errors.BAD_JSON),
+    (b"[1, 2]", errors.BAD_JSON),
+    (b"", errors.BAD_JSON),
+])
+def test_loads_rejects_non_objects(body, code):
+    with pytest.raises(AigesError) as info:
+        protocol.loads(body)
+    assert (info.value.code, info.value.http_status) == (code, 400)
+
+
+@pytest.mark.parametrize("payload, code", [
+    ({}, errors.INVALID_INPUT),
+    ({"x": {"text": "***"}}, errors.BAD_PAYLOAD),
+    ({"x": {"text": "aGk"}}, errors.BAD_PAYLOAD),  # missing padding
+    ({"x": {"encoding": "utf8"}}, errors.INVALID_INPUT),
+    ({"x": {"text": "aGk=", "audio": "aGk="}}, errors.INVALID_INPUT),
+    ({"x": {"text": "aGk=", "status": 9}}, errors.INVALID_INPUT),
+    ({"x": {"text": 12}}, errors.INVALID_INPUT),
+    ({"x": "aGk="}, errors.INVALID_INPUT),
+])
+def test_bad_payloads(payload, code):
+    doc = request()
+    doc["payload"] = payload
+    with pytest.raises(AigesError) as info:
+        protocol.parse(doc, "svc", [])
+    assert info.value.code == code and info.value.http_status == 400
+
+
+@pytest.mark.parametrize("res_id", ["a,b", "-1", [1, "x"]])
+def test_bad_res_id(res_id):
+    doc = request()
+    doc["header"]["res_id"] = res_id
+    with pytest.raises(AigesError) as info:
+        protocol.parse(doc, "svc", [])
+    assert info.value.code == errors.INVALID_PARAM
+
+
+def test_render_success():
+    items = [Data("result", "héllo".encode(), DataType.TEXT, DataStatus.ONCE, {"lang": "fr"}),
+             Data("pcm", b"\x01\x02", DataType.AUDIO, DataStatus.END, {})]
+    body = orjson.loads(protocol.success("s1", items, {"result": {"encoding": "utf8"}}))
+    assert body == {
+        "header": {"code": 0, "sid": "s1", "status": 2},
+        "payload": {
+            "result": {"encoding": "utf8", "lang": "fr", "seq": "0", "status": "3",
+                       "text": "héllo"},
+            "pcm": {"seq": "0", "status": "2", "audio": b64(b"\x01\x02")},
+        },
+    }
+
+
+def test_text_output_that_is_not_utf8_comes_back_as_base64():
+    body = orjson.loads(protocol.success("s", [Data("r", b"\xff\xfe")], {}))
+    assert body["payload"]["r"]["encoding"] == "base64"
+    assert base64.b64decode(body["payload"]["r"]["text"]) == b"\xff\xfe"
+
+
+def test_render_failure():
+    assert orjson.loads(protocol.failure(10001, "bad", "s")) == {
+        "header": {"code": 10001, "message": "bad", "sid": "s"}}
