@@ -96,7 +96,7 @@ class Runner:
         except TimeoutError:
             raise self._timeout(req.sid, "wrapperExecAsync") from None
         finally:
-            if not result.done():
+            if result.cancelled() or not result.done():  # awaiting it was cancelled
                 # Given up: a callback that still comes is ignored by the engine layer.
                 start.add_done_callback(lambda f: f.cancelled() or f.exception()
                                         or engine.forget(f.result()))

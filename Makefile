@@ -1,0 +1,41 @@
+# The two set-up commands of the README:
+#   make serve   install everything and serve the bundled echo engine on :1888
+#   make test    install test needs, build the sample engines, run ctest and pytest
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+BUILD  := build
+PORT   ?= 1888
+
+.PHONY: serve test install install-test engines ctest pytest bench clean
+
+serve: install engines
+	$(BIN)/aiges-load $(BUILD)/native_examples/libecho.so --port $(PORT)
+
+test: install-test engines ctest pytest
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+install: $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+
+install-test: $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+
+engines:
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo
+	cmake --build $(BUILD) -j 2
+
+ctest: engines
+	ctest --test-dir $(BUILD) --output-on-failure
+
+pytest:
+	AIGES_BUILD_DIR=$(CURDIR)/$(BUILD) $(BIN)/python -m pytest -q
+
+bench: install engines
+	$(BIN)/python benchmarks/run.py
+
+clean:
+	rm -rf $(BUILD) $(VENV)

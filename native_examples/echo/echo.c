@@ -1,0 +1,186 @@
+/*
+ * libecho: a test engine implementing every symbol of wrapper.h. It echoes
+ * its inputs back, plus nodes describing the request ("params", "psr_ids",
+ * "config"), and records every call in counters (see echo_state.c) so the
+ * loader's tests can prove it frees what it gets and calls what it must.
+ *
+ * This file: the one-shot calls, wrapperExec/ExecFree (sync) and
+ * wrapperExecAsync. Request params that change behaviour:
+ *   delay_ms=N        sleep N ms first (async: in the worker)
+ *   fail=N            return N (async: cb(usrTag, NULL, N)), no output
+ *   empty=true        succeed with no output (*respData / cb data NULL)
+ *   show_config=true  add a "config" node with the wrapperInit pairs
+ *   no_callback=true  async: never call back (the loader must time out)
+ *   inline=true       async: call back on the caller's thread, before returning
+ *   callback_twice=true  async: call back twice (the loader must ignore the 2nd)
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "echo_internal.h"
+
+#include <stdlib.h>
+#include <pthread.h>
+
+struct options {
+    int delay_ms, fail, empty, show_config, no_callback, inline_cb, twice;
+};
+
+static int parse_options(pParamList params, struct options* o)
+{
+    *o = (struct options){0};
+    int rc = echo_param_int(params, "delay_ms", &o->delay_ms);
+    if (!rc)
+        rc = echo_param_int(params, "fail", &o->fail);
+    if (rc || o->delay_ms < 0)
+        return ECHO_ERR_ARG;
+    if (o->fail)
+        echo_fail_requested(o->fail);
+    o->empty = echo_param_true(params, "empty");
+    o->show_config = echo_param_true(params, "show_config");
+    o->no_callback = echo_param_true(params, "no_callback");
+    o->inline_cb = echo_param_true(params, "inline");
+    o->twice = echo_param_true(params, "callback_twice");
+    return 0;
+}
+
+/* Copies of the inputs, then "params", "psr_ids" (only with ids) and
+ * "config" (only with show_config=true). */
+static int build_output(pParamList params, pDataList req, const unsigned int* psrIds,
+                        int psrCnt, int show_config, pDataList* out)
+{
+    static const char* const keys[] = {"params", "psr_ids", "config"};
+    int want[] = {1, psrIds && psrCnt > 0, show_config};
+    pDataList head;
+    if (echo_list_copy(req, &head))
+        return ECHO_ERR_NOMEM;
+    pDataList* tail = &head;
+    while (*tail)
+        tail = &(*tail)->next;
+    for (int i = 0; i < 3; i++) {
+        if (!want[i])
+            continue;
+        char* text = i == 0   ? echo_params_json(params)
+                     : i == 1 ? echo_psr_text(psrIds, psrCnt)
+                              : echo_config_json();
+        *tail = text ? echo_text_node(keys[i], text) : NULL;
+        free(text);
+        if (!*tail) {
+            echo_list_free(head);
+            return ECHO_ERR_NOMEM;
+        }
+        tail = &(*tail)->next;
+    }
+    *out = head;
+    return 0;
+}
+
+int WrapperAPI wrapperExec(const char* usrTag, pParamList params, pDataList reqData,
+                           pDataList* respData, unsigned int psrIds[], int psrCnt)
+{
+    echo_count(C_EXEC, 1, C_END);
+    if (!respData)
+        return ECHO_ERR_ARG;
+    *respData = NULL;
+    echo_ctrl_exec(usrTag);
+    struct options o;
+    int rc = parse_options(params, &o);
+    if (rc)
+        return rc;
+    echo_sleep_ms(o.delay_ms);
+    if (o.fail)
+        return o.fail;
+    if (o.empty)
+        return 0;
+    pDataList out;
+    rc = build_output(params, reqData, psrIds, psrCnt, o.show_config, &out);
+    if (rc)
+        return rc;
+    echo_count(C_LIVE_EXEC, 1, C_END);
+    *respData = out;
+    return 0;
+}
+
+int WrapperAPI wrapperExecFree(const char* usrTag, pDataList* respData)
+{
+    (void)usrTag;
+    if (!respData)
+        return ECHO_ERR_ARG;
+    pDataList list = *respData;
+    *respData = NULL;
+    echo_list_free(list);
+    echo_count(C_EXECFREE, 1, C_LIVE_EXEC, list ? -1 : 0, C_END);
+    return 0;
+}
+
+/* One ExecAsync request, owned by whoever runs it. usrTag is only passed back,
+ * never read: the loader may already have forgotten it. */
+struct job {
+    const char* usrTag;
+    wrapperCallback cb;
+    struct options o;
+    pDataList resp;
+};
+
+static void run_job(struct job* j)
+{
+    int stopped = echo_sleep_ms(j->o.delay_ms);
+    int calls = 0;
+    if (!stopped && !j->o.no_callback) {
+        pDataList data = j->o.fail ? NULL : j->resp;
+        calls = j->o.twice ? 2 : 1;
+        for (int i = 0; i < calls; i++)
+            j->cb(j->usrTag, data, j->o.fail);
+    }
+    /* The loader copied the result inside the callback. */
+    echo_list_free(j->resp);
+    free(j);
+    echo_count(C_CALLBACKS, calls, C_LIVE_EXEC, -1, C_END);
+    echo_async_end(); /* last: wrapperFini may return right after this */
+}
+
+static void* job_thread(void* arg)
+{
+    run_job(arg);
+    return NULL;
+}
+
+int WrapperAPI wrapperExecAsync(const char* usrTag, pParamList params, pDataList reqData,
+                                wrapperCallback cb, int timeout, unsigned int psrIds[],
+                                int psrCnt)
+{
+    (void)timeout; /* bounding the wait is the loader's job */
+    if (!cb)
+        return ECHO_ERR_ARG;
+    struct job* j = calloc(1, sizeof *j);
+    if (!j)
+        return ECHO_ERR_NOMEM;
+    int rc = parse_options(params, &j->o);
+    if (!rc && !j->o.fail && !j->o.empty)
+        rc = build_output(params, reqData, psrIds, psrCnt, j->o.show_config, &j->resp);
+    if (rc) {
+        free(j);
+        return rc;
+    }
+    j->usrTag = usrTag;
+    j->cb = cb;
+    echo_ctrl_exec(usrTag); /* now, on the caller's thread, while usrTag is valid */
+    echo_count(C_ASYNC, 1, C_LIVE_EXEC, 1, C_END);
+    echo_async_begin();
+    if (j->o.inline_cb) {
+        run_job(j);
+        return 0;
+    }
+    pthread_t t;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    rc = pthread_create(&t, &attr, job_thread, j);
+    pthread_attr_destroy(&attr);
+    if (rc) {
+        echo_list_free(j->resp);
+        free(j);
+        echo_count(C_ASYNC, -1, C_LIVE_EXEC, -1, C_END);
+        echo_async_end();
+        return ECHO_ERR_THREAD;
+    }
+    return 0;
+}

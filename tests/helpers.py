@@ -1,0 +1,79 @@
+"""Test helpers: the real aiges-load as a subprocess, and the echo engine's counters."""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import urllib.request
+
+AIGES_LOAD = str(Path(sys.executable).parent / "aiges-load")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def read_counters(path: Path) -> dict[str, int]:
+    """The echo engine's counters file: one line of key=value pairs."""
+    return {k: int(v) for k, v in (p.split("=") for p in path.read_text().split())}
+
+
+class Service:
+    """One aiges-load process on 127.0.0.1; always killed (with its group) on stop."""
+
+    def __init__(self, engine: str, *args: str, cwd: Path, ready: bool = True,
+                 env: dict | None = None):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = cwd / f"aiges-{self.port}.log"
+        self._log = self.log_path.open("wb")
+        self.proc = subprocess.Popen(
+            [AIGES_LOAD, engine, "--host", "127.0.0.1", "--port", str(self.port), *args],
+            cwd=cwd, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
+            env={**os.environ, **(env or {})})
+        if ready:
+            self.wait_ready()
+
+    @property
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def wait_ready(self, timeout: float = 20) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"aiges-load exited {self.proc.returncode}:\n{self.log}")
+            try:
+                with urllib.request.urlopen(self.url + "/health", timeout=1) as resp:
+                    if resp.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.05)
+        raise TimeoutError(f"aiges-load not ready in {timeout}s:\n{self.log}")
+
+    def wait_exit(self, timeout: float = 20) -> int:
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise
+
+    def terminate(self) -> int:
+        self.proc.send_signal(signal.SIGTERM)
+        return self.wait_exit()
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+
+    def close(self) -> None:
+        self.kill()
+        self._log.close()
