@@ -160,13 +160,19 @@ def render_outputs(items: list[Data], declared: dict[str, dict],
     return payload, status
 
 
-def success(sid: str, items: list[Data], declared: dict[str, dict],
-            message: str | None = None, seq: int = 0) -> bytes:
+def frame(sid: str, items: list[Data], declared: dict[str, dict],
+          message: str | None = None, seq: int = 0) -> dict:
+    """A success document: the once response, or one server frame of a session."""
     payload, status = render_outputs(items, declared, seq)
     header = {"code": 0, "sid": sid, "status": status}
     if message is not None:
         header["message"] = message
-    return orjson.dumps({"header": header, "payload": payload})
+    return {"header": header, "payload": payload}
+
+
+def success(sid: str, items: list[Data], declared: dict[str, dict],
+            message: str | None = None, seq: int = 0) -> bytes:
+    return orjson.dumps(frame(sid, items, declared, message, seq))
 
 
 def failure(code: int, message: str, sid: str = "") -> bytes:

@@ -3,9 +3,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
 
-from aiohttp import web
+from aiohttp import WSCloseCode, web
 
 from aiges import errors, protocol
 from aiges.config import Config
@@ -13,28 +12,27 @@ from aiges.engine import Engine
 from aiges.errors import AigesError
 from aiges.pool import InstancePool
 from aiges.runner import Runner
-from aiges.server.responses import CORS, error, json_body
+from aiges.server import session_api
+from aiges.server.responses import CORS, error, json_body, read_body
+from aiges.server.state import STATE, State
+from aiges.server.ws import websocket
+from aiges.sessions import SessionRegistry
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class State:
-    config: Config
-    engine: Engine
-    runner: Runner | None = None
-    ready: bool = False
-
-
-STATE = web.AppKey("state", State)
 
 
 def create_app(config: Config, engine: Engine) -> web.Application:
     app = web.Application(client_max_size=config.max_body)
     app[STATE] = State(config, engine)
     app.cleanup_ctx.append(_engine_lifecycle)
+    app.on_shutdown.append(_end_sessions)
     base = f"/v1/{config.service}"
     app.router.add_post(base, once)
+    app.router.add_get(base, websocket)
+    app.router.add_post(f"{base}/sessions", session_api.create)
+    app.router.add_post(f"{base}/sessions/{{sid}}", session_api.write)
+    app.router.add_get(f"{base}/sessions/{{sid}}", session_api.poll)
+    app.router.add_delete(f"{base}/sessions/{{sid}}", session_api.delete)
     app.router.add_get("/health", health)
     app.router.add_route("OPTIONS", "/{tail:.*}", preflight)
     app.router.add_route("*", "/{tail:.*}", not_found)
@@ -50,10 +48,13 @@ async def _engine_lifecycle(app: web.Application):
     log.info("engine initialised", extra={"engine": engine.path, "version": engine.version(),
                                           "instances": pool.size})
     state.runner, state.ready = runner, True
+    state.sessions = SessionRegistry(engine, runner, pool, config.session_ttl_ms / 1000,
+                                     config.realtime_rlt, pushed=config.async_mode)
     try:
         yield
     finally:
         state.ready = False
+        await state.sessions.close_all(AigesError(errors.INVALID_OPERATION, "service stopped"))
         try:
             # Calls that outlived their request still hold instances: fini only after them.
             await asyncio.wait_for(pool.wait_idle(), config.drain_timeout_ms / 1000)
@@ -67,11 +68,26 @@ async def _engine_lifecycle(app: web.Application):
         runner.close()
 
 
+async def _end_sessions(app: web.Application) -> None:
+    """Shutdown: open sessions get the drain time to finish, then their sockets close (1001)."""
+    state = app[STATE]
+    state.ready = False
+    if state.sessions is None:
+        return
+    try:
+        await asyncio.wait_for(state.sessions.wait_empty(), state.config.drain_timeout_ms / 1000)
+    except TimeoutError:
+        log.warning("sessions still open at the end of the drain time",
+                    extra={"sessions": len(state.sessions.live)})
+    for ws in list(state.websockets):
+        await ws.close(code=WSCloseCode.GOING_AWAY, message=b"service stopping")
+
+
 async def once(request: web.Request) -> web.Response:
     state = request.app[STATE]
     sid = protocol.new_sid()
     try:
-        body = await request.read()
+        body = await read_body(request)
         req = protocol.parse(protocol.loads(body), state.config.service,
                              state.config.header_pass, sid)
         items = await state.runner.once(req)
@@ -79,9 +95,6 @@ async def once(request: web.Request) -> web.Response:
     except AigesError as exc:
         _log_failure(request, sid, exc)
         return error(exc, sid)
-    except web.HTTPRequestEntityTooLarge as exc:
-        return error(AigesError(errors.INVALID_INPUT, exc.text or "request body too large",
-                                http_status=413), sid)
 
 
 def _log_failure(request: web.Request, sid: str, exc: AigesError) -> None:

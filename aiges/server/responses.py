@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from aiges import protocol
+from aiges import errors, protocol
 from aiges.errors import AigesError
 from aiges.pool import NoInstance
 
@@ -24,3 +24,12 @@ def json_body(body: bytes, status: int = 200, headers: dict | None = None) -> we
 def error(exc: AigesError, sid: str = "") -> web.Response:
     headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, NoInstance) else None
     return json_body(protocol.failure(exc.code, exc.message, sid), exc.http_status, headers)
+
+
+async def read_body(request: web.Request) -> bytes:
+    """The request body; 413 with the JSON error header when over the size limit."""
+    try:
+        return await request.read()
+    except web.HTTPRequestEntityTooLarge as exc:
+        raise AigesError(errors.INVALID_INPUT, exc.text or "request body too large",
+                         http_status=413) from None

@@ -1,0 +1,96 @@
+"""The HTTP session API (SPEC 4) for clients without WebSocket: curl and scripts.
+
+POST   /v1/{service}/sessions               create (optional first frame) -> sid, results so far
+POST   /v1/{service}/sessions/{sid}         write a frame -> results available
+GET    /v1/{service}/sessions/{sid}?wait_ms long-poll for results
+DELETE /v1/{service}/sessions/{sid}         end the session now
+Every answer carries ``results``: server frames exactly as WebSocket sends them.
+"""
+from __future__ import annotations
+
+import orjson
+from aiohttp import web
+
+from aiges import errors, protocol
+from aiges.errors import AigesError
+from aiges.server.responses import error, json_body, read_body
+from aiges.server.state import STATE
+from aiges.sessions import Session
+
+MAX_WAIT_MS = 60000
+
+
+async def create(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    sid = protocol.new_sid()
+    try:
+        body = await read_body(request)
+        doc = protocol.loads(body) if body.strip() else {}
+        req = protocol.parse(doc, state.config.service, state.config.header_pass, sid,
+                             need_payload=False)
+        session = await state.sessions.open(sid, req.params, req.psr_ids, req.outputs)
+        if req.data:
+            await session.write(req.data)
+        return await _answer(request, session)
+    except AigesError as exc:
+        return error(exc, sid)
+
+
+async def write(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    sid = request.match_info["sid"]
+    try:
+        session = state.sessions.get(sid)
+        req = protocol.parse(protocol.loads(await read_body(request)), state.config.service,
+                             state.config.header_pass, sid)
+        await session.write(req.data)
+        return await _answer(request, session)
+    except AigesError as exc:
+        return error(exc, sid)
+
+
+async def poll(request: web.Request) -> web.Response:
+    sid = request.match_info["sid"]
+    try:
+        return await _answer(request, request.app[STATE].sessions.get(sid))
+    except AigesError as exc:
+        return error(exc, sid)
+
+
+async def delete(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    sid = request.match_info["sid"]
+    try:
+        session = state.sessions.get(sid)
+    except AigesError as exc:
+        return error(exc, sid)
+    await session.close()
+    state.sessions.forget(session, ended_by="deleted")
+    return json_body(orjson.dumps({"header": {"code": 0, "message": "success", "sid": sid}}))
+
+
+def _wait_s(request: web.Request) -> float:
+    raw = request.query.get("wait_ms", "0")
+    try:
+        wait_ms = int(raw)
+    except ValueError:
+        raise AigesError(errors.INVALID_PARAM, f"wait_ms must be a number, got {raw!r}") from None
+    return max(0, min(wait_ms, MAX_WAIT_MS)) / 1000
+
+
+async def _answer(request: web.Request, session: Session) -> web.Response:
+    """Results available now (or within wait_ms); the session's error once they are out."""
+    taken = await session.results(_wait_s(request))
+    sessions = request.app[STATE].sessions
+    if not taken and session.error is not None:
+        sessions.forget(session, ended_by=f"error {session.error.code}")
+        return error(session.error, session.sid)
+    if session.drained and session.error is None:
+        sessions.forget(session, ended_by="finished")
+    frames = [protocol.frame(session.sid, items, session.outputs, "success", seq)
+              for seq, items in taken]
+    header = {"code": 0, "message": "success", "sid": session.sid,
+              "ended": session.drained and session.error is None}
+    if frames:
+        header["status"] = frames[-1]["header"]["status"]
+    return json_body(orjson.dumps({"header": header, "results": frames}))
