@@ -104,8 +104,8 @@ class Session:
         if error is not None and self.error is None and not self.ended:
             self.error = error
         self.ended = True
-        self._changed.set()
         await self._destroy()
+        self._changed.set()  # the client hears of the end only once the engine has let go
 
     async def fail(self, exc: AigesError) -> None:
         log.warning("session failed", extra={"sid": self.sid, "code": exc.code,
@@ -134,7 +134,7 @@ class Session:
             asyncio.ensure_future(self.fail(error))
             return
         if items:
-            self._results.append(items)
+            self._results.extend(_frames(items))
             self._changed.set()
             self._final_output |= any(i.status in FINAL for i in items)
             self._check_finished()
@@ -181,6 +181,17 @@ class Session:
         if self._poller is not None and self._poller is not asyncio.current_task():
             self._poller.cancel()
         await self.registry.destroy(self)
+
+
+def _frames(items: list[Data]) -> list[list[Data]]:
+    """Split a batch so that no frame repeats an output key (a frame's payload is keyed
+    by output name): a read that returns three "result" nodes becomes three frames."""
+    frames: list[list[Data]] = [[]]
+    for item in items:
+        if any(seen.key == item.key for seen in frames[-1]):
+            frames.append([])
+        frames[-1].append(item)
+    return frames
 
 
 class SessionRegistry:
