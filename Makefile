@@ -7,12 +7,12 @@ BIN    := $(VENV)/bin
 BUILD  := build
 PORT   ?= 1888
 
-.PHONY: serve test install install-test engines ctest pytest bench clean
+.PHONY: serve test install install-test engines ctest ctest-asan pytest bench clean
 
 serve: install engines
 	$(BIN)/aiges-load $(BUILD)/native_examples/libecho.so --port $(PORT)
 
-test: install-test engines ctest pytest
+test: install-test engines ctest ctest-asan pytest
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,12 @@ engines:
 ctest: engines
 	ctest --test-dir $(BUILD) --output-on-failure
 
+# The C tests again under AddressSanitizer (and LeakSanitizer where the kernel allows).
+ctest-asan:
+	cmake -S . -B $(BUILD)-asan -DAIGES_ASAN=ON -DCMAKE_BUILD_TYPE=Debug
+	cmake --build $(BUILD)-asan -j 2
+	ctest --test-dir $(BUILD)-asan --output-on-failure
+
 pytest:
 	AIGES_BUILD_DIR=$(CURDIR)/$(BUILD) $(BIN)/python -m pytest -q
 
@@ -38,4 +44,4 @@ bench: install engines
 	$(BIN)/python benchmarks/run.py
 
 clean:
-	rm -rf $(BUILD) $(VENV)
+	rm -rf $(BUILD) $(BUILD)-asan $(VENV)

@@ -164,9 +164,8 @@ def frame(sid: str, items: list[Data], declared: dict[str, dict],
           message: str | None = None, seq: int = 0) -> dict:
     """A success document: the once response, or one server frame of a session."""
     payload, status = render_outputs(items, declared, seq)
-    header = {"code": 0, "sid": sid, "status": status}
-    if message is not None:
-        header["message"] = message
+    header = {"code": 0, "message": message, "sid": sid, "status": status} if message \
+        else {"code": 0, "sid": sid, "status": status}
     return {"header": header, "payload": payload}
 
 
