@@ -67,9 +67,9 @@ def main(argv: list[str] | None = None) -> int:
     except EngineLoadError as exc:
         log.error(str(exc))
         return 1
-    if config.async_mode and not engine.modes.once_async:
-        log.error("asyncMode is on but the engine does not export wrapperExecAsync")
-        return 1
+    if config.async_mode and engine.modes.once_sync and not engine.modes.once_async:
+        log.warning("asyncMode is on but the engine has no wrapperExecAsync: one-shot requests "
+                    "use wrapperExec; sessions still get the callback")
     try:
         _event_loop_policy()
         asyncio.run(serve(config, engine))

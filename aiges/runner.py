@@ -42,7 +42,8 @@ class Runner:
             raise AigesError(errors.INVALID_OPERATION, "this engine has no one-shot mode",
                              http_status=400)
         instance = await self.pool.acquire()
-        if self.async_mode or not self.engine.modes.once_sync:
+        modes = self.engine.modes
+        if (self.async_mode and modes.once_async) or not modes.once_sync:
             try:
                 return await self._once_async(req)
             finally:
