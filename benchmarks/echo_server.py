@@ -1,0 +1,103 @@
+"""The bare ceiling: the least work a correct server of the once protocol must do.
+
+Same stack as aiges (aiohttp on uvloop, orjson, AppRunner without access log)
+and the same wire format (SPEC section 3), but no engine, pool, config or
+validation beyond what decoding needs. Whatever aiges spends above this is the
+cost of being a loader rather than an echo.
+
+    python benchmarks/echo_server.py --port 8080
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import binascii
+import signal
+import sys
+import uuid
+
+import orjson
+import uvloop
+from aiohttp import web
+
+DATA_KEYS = ("text", "audio", "image", "video")
+# aiges sends these on every response (SPEC: "CORS headers as upstream"), so
+# the ceiling pays for them too and both servers put comparable bytes on the wire.
+CORS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Allow-Methods": "GET, POST, DELETE, OPTIONS",
+    "Access-Control-Allow-Headers": "Content-Type, Authorization, X-Requested-With",
+    "Access-Control-Max-Age": "86400",
+}
+
+
+def echo_item(item: dict) -> dict:
+    """One payload input -> its echoed output (text as a plain string, else base64)."""
+    kind = next(k for k in DATA_KEYS if k in item)
+    data = base64.b64decode(item[kind], validate=True)
+    out = {k: v for k, v in item.items() if k not in DATA_KEYS and k != "status"}
+    out["seq"] = "0"
+    out["status"] = str(item.get("status", 3))
+    out[kind] = data.decode() if kind == "text" else base64.b64encode(data).decode()
+    return out
+
+
+def json_response(doc: dict, status: int = 200) -> web.Response:
+    return web.Response(body=orjson.dumps(doc), status=status,
+                        content_type="application/json", headers=CORS)
+
+
+async def once(request: web.Request) -> web.Response:
+    sid = uuid.uuid4().hex
+    try:
+        body = orjson.loads(await request.read())
+        payload = {name: echo_item(item) for name, item in body["payload"].items()}
+    except (orjson.JSONDecodeError, binascii.Error, UnicodeDecodeError,
+            KeyError, TypeError, AttributeError, StopIteration):
+        return json_response({"header": {"code": 10009, "message": "bad request", "sid": sid}},
+                             status=400)
+    # The echo engine adds a "params" node too; a small one keeps the shapes alike.
+    payload["params"] = {"seq": "0", "status": "3", "text": orjson.dumps({"sid": sid}).decode()}
+    return json_response({"header": {"code": 0, "sid": sid, "status": 3}, "payload": payload})
+
+
+async def health(_request: web.Request) -> web.Response:
+    return json_response({"status": "ok"})
+
+
+def create_app(service: str) -> web.Application:
+    app = web.Application()
+    app.router.add_post(f"/v1/{service}", once)
+    app.router.add_get("/health", health)
+    return app
+
+
+async def serve(host: str, port: int, service: str) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    runner = web.AppRunner(create_app(service), access_log=None)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, host, port, reuse_address=True).start()
+        print(f"ready on http://{host}:{port}/v1/{service}", file=sys.stderr, flush=True)
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description="bare aiohttp echo of the aiges once protocol")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8080)
+    p.add_argument("-s", "--service", default="svcName")
+    args = p.parse_args(argv)
+    uvloop.run(serve(args.host, args.port, args.service))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

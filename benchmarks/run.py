@@ -1,0 +1,209 @@
+"""aiges against the bare echo ceiling, same requests, side by side.
+
+    .venv/bin/python benchmarks/run.py [--sizes 100,65536] [--concurrency 1,64]
+                                       [--duration 10] [--warmup 2] [--json out.json]
+
+Starts both servers itself, probes each for a correct echo, then measures every
+(size, concurrency) point on both targets back to back and prints one table.
+See benchmarks/README.md for what the numbers mean.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import shutil
+import signal
+import sys
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import aiohttp
+import loadgen
+import servers
+
+TARGETS = ("aiges", "bare")
+WRK_MISSING = ("wrk not found: install it with `apt-get install -y wrk` (Debian/Ubuntu). "
+               "Falling back to the built-in Python load generator.")
+PYTHON_NOTE = ("note: Python load generator (aiohttp) in use. It needs about as much CPU "
+               "per request as the servers, and on a 2-core box it competes for the same "
+               "cores, so these numbers are client-bound and understate the gap.")
+
+
+@dataclass(frozen=True)
+class Bench:
+    tool: str  # "wrk" or "python"
+    pinning: servers.Pinning
+    duration: int
+    warmup: int
+    workdir: Path
+
+    def load(self, url: str, body: bytes, script: Path, concurrency: int,
+             seconds: int) -> loadgen.Measurement:
+        if self.tool == "wrk":
+            prefix = self.pinning.prefix(self.pinning.client)
+            return loadgen.run_wrk(url, script, concurrency, seconds, prefix)
+        return loadgen.run_python(url, body, concurrency, seconds, self.pinning.client)
+
+
+def int_list(text: str) -> list[int]:
+    values = [int(v) for v in text.split(",") if v.strip()]
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"want positive integers, got {text!r}")
+    return values
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--engine", type=Path,
+                   default=servers.REPO / "build" / "native_examples" / "libecho.so",
+                   help="echo engine for aiges (default: build/native_examples/libecho.so)")
+    p.add_argument("--sizes", type=int_list, default=[100],
+                   help="payload text sizes in bytes, before base64 (default 100)")
+    p.add_argument("--concurrency", type=int_list, default=[1, 64],
+                   help="open connections (default 1,64)")
+    p.add_argument("--duration", type=int, default=10, help="seconds measured per point")
+    p.add_argument("--warmup", type=int, default=2, help="seconds discarded before each")
+    p.add_argument("--instances", type=int, help="aiges --instances (default: aiges's own)")
+    p.add_argument("--loadgen", choices=("auto", "wrk", "python"), default="auto")
+    p.add_argument("--no-pin", action="store_true",
+                   help="do not pin server and load generator to separate CPUs")
+    p.add_argument("--json", type=Path, metavar="PATH", help="also write results here")
+    args = p.parse_args(argv)
+    if args.duration < 1 or args.warmup < 0:
+        p.error("--duration must be >= 1 and --warmup >= 0 (whole seconds: wrk's unit)")
+    if not args.engine.is_file():
+        p.error(f"engine not found: {args.engine}\n  build it with `cmake -S . -B build && "
+                "cmake --build build`, or pass --engine PATH")
+    return args
+
+
+def choose_tool(wanted: str) -> str:
+    have_wrk = shutil.which("wrk") is not None
+    if wanted == "wrk" and not have_wrk:
+        sys.exit("wrk not found: install it with `apt-get install -y wrk`")
+    if wanted == "auto" and not have_wrk:
+        print(WRK_MISSING, file=sys.stderr)
+    return "wrk" if have_wrk and wanted != "python" else "python"
+
+
+def measure(bench: Bench, server: servers.Server, size: int,
+            concurrency: int) -> loadgen.Measurement:
+    text = loadgen.payload_text(size)
+    body = loadgen.request_body(text)
+    url = server.base + "/v1/svcName"
+    script = loadgen.write_wrk_script(bench.workdir / f"post-{size}.lua", body)
+    loadgen.probe(url, body, text)
+    print(f"  {server.name:<5} size={size} c={concurrency}: "
+          f"{bench.warmup}s warm-up, {bench.duration}s measured", file=sys.stderr, flush=True)
+    if bench.warmup:
+        bench.load(url, body, script, concurrency, bench.warmup)
+    return bench.load(url, body, script, concurrency, bench.duration)
+
+
+def run_points(bench: Bench, targets: dict[str, servers.Server],
+               sizes: list[int], levels: list[int]) -> list[dict]:
+    points = []
+    for i, (size, concurrency) in enumerate((s, c) for s in sizes for c in levels):
+        # Swap who goes first each point so slow drift (thermal, page cache,
+        # neighbours) lands on both targets alike instead of always on one.
+        order = TARGETS if i % 2 == 0 else TARGETS[::-1]
+        results = {name: measure(bench, targets[name], size, concurrency) for name in order}
+        points.append({"size": size, "concurrency": concurrency,
+                       **{name: results[name] for name in TARGETS}})
+    return points
+
+
+def ratio(a: float, b: float) -> float | None:
+    return a / b if b else None
+
+
+def fmt_ratio(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f}x"
+
+
+def render(points: list[dict]) -> str:
+    head = (f"{'size B':>8} {'conc':>5}  {'target':<10} {'req/s':>10} {'p50 ms':>9} "
+            f"{'p99 ms':>9} {'bad':>6} {'sock err':>8}")
+    lines = [head, "-" * len(head)]
+    for pt in points:
+        for name in TARGETS:
+            m: loadgen.Measurement = pt[name]
+            lines.append(f"{pt['size']:>8} {pt['concurrency']:>5}  {name:<10} {m.rps:>10.1f} "
+                         f"{m.p50_ms:>9.3f} {m.p99_ms:>9.3f} {m.bad:>6} {m.socket_errors:>8}")
+        a, b = pt["aiges"], pt["bare"]
+        lines.append(f"{'':>8} {'':>5}  {'aiges/bare':<10} "
+                     f"{fmt_ratio(ratio(a.rps, b.rps)):>10} "
+                     f"{fmt_ratio(ratio(a.p50_ms, b.p50_ms)):>9}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def to_json(points: list[dict], bench: Bench, args: argparse.Namespace) -> dict:
+    rows = []
+    for pt in points:
+        a, b = pt["aiges"], pt["bare"]
+        rows.append({"size": pt["size"], "concurrency": pt["concurrency"],
+                     **{name: {**asdict(pt[name]), "rps": pt[name].rps} for name in TARGETS},
+                     "ratio": {"rps": ratio(a.rps, b.rps), "p50": ratio(a.p50_ms, b.p50_ms)}})
+    meta = {"loadgen": bench.tool, "pinning": bench.pinning.describe(),
+            "duration_s": bench.duration, "warmup_s": bench.warmup,
+            "engine": str(args.engine), "instances": args.instances,
+            "python": platform.python_version(), "aiohttp": aiohttp.__version__,
+            "machine": platform.machine(), "cpus": len(os.sched_getaffinity(0))}
+    return {"meta": meta, "points": rows}
+
+
+def start_targets(stack: contextlib.ExitStack, bench: Bench,
+                  args: argparse.Namespace) -> dict[str, servers.Server]:
+    aiges_port, bare_port = servers.free_port(), servers.free_port()
+    commands = {
+        "aiges": (servers.aiges_command(args.engine.resolve(), aiges_port, args.instances),
+                  aiges_port),
+        "bare": (servers.bare_command(bare_port), bare_port),
+    }
+    return {name: stack.enter_context(servers.running(name, cmd, port, bench.pinning,
+                                                      bench.workdir))
+            for name, (cmd, port) in commands.items()}
+
+
+def _exit_on_term(_signum, _frame) -> None:
+    # SystemExit unwinds through the ExitStack, so the servers are stopped.
+    raise SystemExit(128 + signal.SIGTERM)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    signal.signal(signal.SIGTERM, _exit_on_term)
+    tool = choose_tool(args.loadgen)
+    pinning = servers.choose_pinning(not args.no_pin)
+    with tempfile.TemporaryDirectory(prefix="aiges-bench-") as tmp, \
+            contextlib.ExitStack() as stack:
+        bench = Bench(tool, pinning, args.duration, args.warmup, Path(tmp))
+        try:
+            targets = start_targets(stack, bench, args)
+            points = run_points(bench, targets, args.sizes, args.concurrency)
+        except KeyboardInterrupt:
+            print("interrupted; stopping the servers", file=sys.stderr)
+            return 130
+    print(f"aiges vs bare echo: {tool}, {args.duration}s per point after {args.warmup}s "
+          f"warm-up; pinning: {pinning.describe()}")
+    if tool == "python":
+        print(PYTHON_NOTE)
+    print(render(points))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(to_json(points, bench, args), indent=2) + "\n")
+    failed = sum(pt[n].bad + pt[n].socket_errors for pt in points for n in TARGETS)
+    if failed:
+        print(f"FAILED: {failed} requests were not 200 with code 0, or hit socket errors",
+              file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
