@@ -22,7 +22,7 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="aiges-load",
         description="Serve an AIGES engine (a wrapper ABI .so or a wrapper.py) over HTTP.")
-    p.add_argument("engine", nargs="?", help="engine: path to lib<name>.so")
+    p.add_argument("engine", nargs="?", help="engine: path to lib<name>.so or to a wrapper.py")
     p.add_argument("-c", "--config", help="aiges.toml (default: ./aiges.toml when present)")
     p.add_argument("-s", "--service", default="svcName", help="service name in /v1/{service}")
     p.add_argument("--host", help="listen address (default from http_listen, 0.0.0.0)")
@@ -93,7 +93,11 @@ def load_config(args) -> configuration.Config:
 
 
 def load_engine(path: str):
-    from aiges.native import load
+    """A wrapper.py is a Python engine; anything else is a shared library."""
+    if path.endswith(".py"):
+        from aiges.python import load
+    else:
+        from aiges.native import load
     return load(path)
 
 

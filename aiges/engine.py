@@ -75,6 +75,12 @@ class Engine(Protocol):
         """The caller no longer wants the result of ``token``: a late callback is ignored."""
         ...
 
+    def load_res(self, res_id: int, data: list[Data]) -> None:
+        """Load a personalization resource under ``res_id`` (wrapperLoadRes)."""
+        ...
+
+    def unload_res(self, res_id: int) -> None: ...
+
     def create(self, tag: str, params: dict[str, str], psr_ids: list[int],
                on_result: ResultCallback | None) -> object:
         """Open a session; with ``on_result`` the engine pushes results, else use read."""

@@ -25,3 +25,23 @@ def native_dir() -> Path:
 @pytest.fixture(scope="session")
 def echo_so(native_dir) -> str:
     return str(native_dir / "libecho.so")
+
+
+@pytest.fixture(scope="session")
+def py_examples() -> Path:
+    return REPO / "python_examples"
+
+
+@pytest.fixture(params=["c", "py"])
+def echo_engine(request, native_dir, py_examples) -> str:
+    """The echo engine of each kind: the behaviour suites run against both."""
+    if request.param == "c":
+        return str(native_dir / "libecho.so")
+    return str(py_examples / "echo" / "wrapper.py")
+
+
+@pytest.fixture(params=["c", "py"])
+def stream_engine(request, native_dir, py_examples) -> str:
+    if request.param == "c":
+        return str(native_dir / "libstream.so")
+    return str(py_examples / "stream" / "wrapper.py")

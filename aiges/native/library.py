@@ -164,6 +164,24 @@ class CEngine:
     def _on_callback_error(exc_type, exc, tb):
         log.error("error in engine callback", exc_info=(exc_type, exc, tb))
 
+    # -- personalization -----------------------------------------------------------------------
+    def load_res(self, res_id: int, data: list[Data]) -> None:
+        keep: list = []
+        fn = self._fn["wrapperLoadRes"]
+        if fn is None:
+            raise EngineError("loadRes", -1, "the engine does not export wrapperLoadRes")
+        ret = fn(lists.data_list(data, keep), res_id)
+        if ret:
+            raise self._error("loadRes", ret)
+
+    def unload_res(self, res_id: int) -> None:
+        fn = self._fn["wrapperUnloadRes"]
+        if fn is None:
+            raise EngineError("unloadRes", -1, "the engine does not export wrapperUnloadRes")
+        ret = fn(res_id)
+        if ret:
+            raise self._error("unloadRes", ret)
+
     # -- sessions ------------------------------------------------------------------------
     def create(self, tag: str, params: dict[str, str], psr_ids: list[int],
                on_result: ResultCallback | None) -> object:

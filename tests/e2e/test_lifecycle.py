@@ -37,8 +37,8 @@ def test_init_failure_exits_non_zero_with_the_engine_text(start, native_dir):
     assert "initfail: model file not found;code=12345" in service.log
 
 
-def test_sigterm_when_idle(start, echo_so, echo_config, counters_file):
-    service = start(echo_so, "-c", str(echo_config))
+def test_sigterm_when_idle(start, echo_engine, echo_config, counters_file):
+    service = start(echo_engine, "-c", str(echo_config))
     assert "ready on http://127.0.0.1:" in service.log
     assert "echo/1.0.0" in service.log  # wrapperVersion at start-up
     assert service.terminate() == 0
@@ -46,9 +46,9 @@ def test_sigterm_when_idle(start, echo_so, echo_config, counters_file):
     assert (counters["init"], counters["fini"]) == (1, 1)
 
 
-async def test_sigterm_under_load_loses_no_request(http, start, echo_so, echo_config,
+async def test_sigterm_under_load_loses_no_request(http, start, echo_engine, echo_config,
                                                    counters_file):
-    service = start(echo_so, "-c", str(echo_config))
+    service = start(echo_engine, "-c", str(echo_config))
     requests = [asyncio.create_task(post(http, service, body(f"r{i}", params={"delay_ms": 300})))
                 for i in range(20)]
     await asyncio.sleep(0.15)
@@ -63,8 +63,8 @@ async def test_sigterm_under_load_loses_no_request(http, start, echo_so, echo_co
     assert counters["exec"] == counters["execfree"] == 20
 
 
-def test_init_config_pairs_reach_the_engine(start, echo_so, echo_config):
-    service = start(echo_so, "-c", str(echo_config))
+def test_init_config_pairs_reach_the_engine(start, echo_engine, echo_config):
+    service = start(echo_engine, "-c", str(echo_config))
     import json
     import urllib.request
     req = urllib.request.Request(service.url + "/v1/svcName",

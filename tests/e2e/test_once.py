@@ -29,8 +29,8 @@ async def post(http, service, doc, path="/v1/svcName"):
 
 
 @pytest.fixture
-def echo(start, echo_so, echo_config):
-    return start(echo_so, "-c", str(echo_config))
+def echo(start, echo_engine, echo_config):
+    return start(echo_engine, "-c", str(echo_config))
 
 
 async def test_readme_request_echoes_the_input(http, echo):
@@ -46,13 +46,13 @@ async def test_readme_request_echoes_the_input(http, echo):
 
 async def test_params_are_plain_text_and_res_id_reaches_the_engine(http, echo):
     doc = body(params={"rate": 16000, "ratio": 0.25, "fast": True, "name": "x"},
-               header={"res_id": "3,7"})
+               header={"res_id": "7"})
     status, out, _ = await post(http, echo, doc)
     assert status == 200
     params = json.loads(out["payload"]["params"]["text"])
     assert params == {"sid": out["header"]["sid"], "rate": "16000", "ratio": "0.25",
                       "fast": "true", "name": "x"}
-    assert out["payload"]["psr_ids"]["text"] == "3,7"
+    assert out["payload"]["psr_ids"]["text"] == "7"
 
 
 async def test_binary_inputs_and_descs_round_trip(http, echo):
@@ -108,17 +108,17 @@ async def test_empty_output_is_a_success_with_no_payload(http, echo):
     assert status == 200 and out["payload"] == {}
 
 
-async def test_body_too_large_is_413(http, start, echo_so, tmp_path):
+async def test_body_too_large_is_413(http, start, echo_engine, tmp_path):
     (tmp_path / "small.toml").write_text("[aiges]\nmaxBody = 1024\n")
-    service = start(echo_so, "-c", str(tmp_path / "small.toml"))
+    service = start(echo_engine, "-c", str(tmp_path / "small.toml"))
     status, out, _ = await post(http, service, body("x" * 4096))
     assert status == 413 and out["header"]["code"] == 10009
     assert (await post(http, service, body("small")))[0] == 200
 
 
-async def test_busy_pool_answers_429_with_retry_after(http, start, echo_so, tmp_path):
+async def test_busy_pool_answers_429_with_retry_after(http, start, echo_engine, tmp_path):
     (tmp_path / "one.toml").write_text("[fc]\nmax = 1\nwait = 100\n")
-    service = start(echo_so, "-c", str(tmp_path / "one.toml"))
+    service = start(echo_engine, "-c", str(tmp_path / "one.toml"))
     slow = asyncio.create_task(post(http, service, body(params={"delay_ms": 1500})))
     await asyncio.sleep(0.3)
     status, out, headers = await post(http, service, body())
@@ -128,9 +128,9 @@ async def test_busy_pool_answers_429_with_retry_after(http, start, echo_so, tmp_
     assert (await post(http, service, body()))[0] == 200
 
 
-async def test_sync_timeout_is_504_and_the_instance_comes_back(http, start, echo_so, tmp_path):
+async def test_sync_timeout_is_504_and_the_instance_comes_back(http, start, echo_engine, tmp_path):
     (tmp_path / "t.toml").write_text("[fc]\nmax = 1\nwait = 3000\n[aiges]\nonceTimeout = 300\n")
-    service = start(echo_so, "-c", str(tmp_path / "t.toml"))
+    service = start(echo_engine, "-c", str(tmp_path / "t.toml"))
     status, out, _ = await post(http, service, body(params={"delay_ms": 1000}))
     assert (status, out["header"]["code"]) == (504, 10102)
     # The only instance is still inside wrapperExec: the next request waits for it.

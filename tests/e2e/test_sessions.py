@@ -34,14 +34,17 @@ def chunks(texts: list[str], key: str = "input", **params) -> list[dict]:
 
 
 @pytest.fixture
-def serve(start, echo_so, tmp_path, counters_file):
+def serve(start, echo_engine, tmp_path, counters_file):
     """serve(toml_extra, *flags): echo with a counters file; checked balanced at the end."""
     services = []
 
     def _serve(extra: str = "", *flags: str):
         path = tmp_path / "aiges.toml"
-        path.write_text(f'{extra}\n[wrapper]\ncounters_file = "{counters_file}"\n')
-        service = start(echo_so, "-c", str(path), *flags)
+        # push: the Python echo delivers session results by callback (the C one sees the
+        # callback argument of wrapperCreate instead).
+        push = "true" if "--async-mode" in flags else "false"
+        path.write_text(f'{extra}\n[wrapper]\ncounters_file = "{counters_file}"\npush = "{push}"\n')
+        service = start(echo_engine, "-c", str(path), *flags)
         services.append(service)
         return service
 

@@ -1,0 +1,1 @@
+"""Compatibility package: ``aiges.core.types`` as upstream Python wrappers import it."""

@@ -1,0 +1,199 @@
+"""A Python engine: ``class Wrapper(WrapperBase)`` from a wrapper.py, behind the Engine protocol."""
+from __future__ import annotations
+
+import importlib.util
+import logging
+import sys
+from pathlib import Path
+
+from aiges.dto import DataListCls, DataListNode, Response
+from aiges.engine import Data, DataStatus, Modes, ResultCallback
+from aiges.errors import EngineError, EngineLoadError
+from aiges.python.binding import bind
+from aiges.python.push import routes
+from aiges.sdk import WrapperBase
+
+log = logging.getLogger(__name__)
+
+FINAL = (DataStatus.END, DataStatus.ONCE)
+
+
+def load(path: str | Path) -> "PythonEngine":
+    return PythonEngine(str(path))
+
+
+def _import(path: Path):
+    if not path.is_file():
+        raise EngineLoadError(f"cannot open {path}: no such file")
+    # Wrappers import their neighbours (model code, utils) as top-level modules.
+    sys.path.insert(0, str(path.parent))
+    spec = importlib.util.spec_from_file_location(f"aiges_wrapper_{path.parent.name}", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # so inspect and pickle can find the wrapper's module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:
+        sys.modules.pop(spec.name, None)
+        raise EngineLoadError(f"cannot import {path}: {type(exc).__name__}: {exc}") from exc
+    wrapper_cls = getattr(module, "Wrapper", None)
+    if not isinstance(wrapper_cls, type):
+        raise EngineLoadError(f"{path} defines no class Wrapper (class Wrapper(WrapperBase))")
+    return wrapper_cls
+
+
+class _Session:
+    __slots__ = ("handle", "sid")
+
+    def __init__(self, handle, sid):
+        self.handle, self.sid = handle, sid
+
+
+class PythonEngine:
+    def __init__(self, path: str):
+        self.path = path
+        cls = _import(Path(path))
+        try:
+            self.wrapper = cls()
+        except Exception as exc:
+            raise EngineLoadError(f"{path}: Wrapper() failed: {type(exc).__name__}: {exc}") from exc
+        self.modes = Modes(once_sync=self._defines("wrapperOnceExec"), once_async=False,
+                           session=self._defines("wrapperCreate") and self._defines("wrapperWrite"))
+        if not (self.modes.once_sync or self.modes.session):
+            raise EngineLoadError(f"{path}: Wrapper defines neither wrapperOnceExec nor "
+                                  f"wrapperCreate + wrapperWrite")
+        w = self.wrapper
+        self._init = bind(w.wrapperInit, ("config",))
+        self._error = bind(w.wrapperError, ("ret",))
+        self._exec = bind(w.wrapperOnceExec, ("params", "data", "tag", "pers", "sid"))
+        self._create = bind(w.wrapperCreate, ("params", "sid", "pers", "tag"))
+        self._write = bind(w.wrapperWrite, ("handle", "data", "sid"))
+        self._read = bind(w.wrapperRead, ("handle", "sid"))
+        self._destroy = bind(w.wrapperDestroy, ("handle", "sid"))
+        self._load_res = bind(w.wrapperLoadRes, ("data", "pers"))
+        self._unload_res = bind(w.wrapperUnloadRes, ("pers",))
+
+    def _defines(self, name: str) -> bool:
+        return getattr(type(self.wrapper), name, None) is not getattr(WrapperBase, name)
+
+    def _call(self, op: str, fn, **values):
+        """User code: an exception becomes an EngineError of ``op``, like a C error code."""
+        try:
+            return fn(**values)
+        except EngineError:
+            raise
+        except Exception as exc:
+            log.exception("wrapper raised", extra={"op": op})
+            raise EngineError(op, -1, f"{type(exc).__name__}: {exc}") from exc
+
+    def _check(self, op: str, ret) -> None:
+        if ret:
+            raise EngineError(op, int(ret), self.error_text(int(ret)))
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def version(self) -> str:
+        return str(getattr(self.wrapper, "version", "") or "")
+
+    def error_text(self, code: int) -> str:
+        try:
+            text = self._error(ret=code)
+        except Exception:  # the error path must not fail
+            text = ""
+        return str(text) if text else f"engine error {code}"
+
+    def init(self, config: dict[str, str]) -> None:
+        self._check("init", self._call("init", self._init, config=dict(config)))
+
+    def fini(self) -> None:
+        self._check("fini", self._call("fini", self.wrapper.wrapperFini))
+
+    def close(self) -> None:
+        pass
+
+    # -- once ----------------------------------------------------------------------------------
+    def exec(self, tag: str, params: dict[str, str], data: list[Data],
+             psr_ids: list[int]) -> list[Data]:
+        response = self._call("exec", self._exec, params=dict(params), data=_request(data),
+                              tag=tag, pers=psr_ids[0] if psr_ids else 0, sid=tag)
+        return self._outputs("exec", response) or []
+
+    def exec_async(self, *args, **kwargs):
+        raise EngineError("execAsync", -1, "Python engines run one-shot requests with wrapperOnceExec")
+
+    def forget(self, token) -> None:
+        pass
+
+    def _outputs(self, op: str, response) -> list[Data] | None:
+        if response is None:
+            return None
+        if not isinstance(response, Response) and not hasattr(response, "list"):
+            raise EngineError(op, -1, f"wrapper returned {type(response).__name__}, not Response")
+        self._check(op, getattr(response, "error_code", 0))
+        items = [_data(node) for node in (response.list or [])]
+        # Upstream wrappers answer "nothing yet" with an empty, non-final item.
+        items = [i for i in items if i.data or i.status in FINAL]
+        return items or None
+
+    # -- personalization -----------------------------------------------------------------------
+    def load_res(self, res_id: int, data: list[Data]) -> None:
+        self._check("loadRes", self._call("loadRes", self._load_res, data=_request(data),
+                                          pers=res_id))
+
+    def unload_res(self, res_id: int) -> None:
+        self._check("unloadRes", self._call("unloadRes", self._unload_res, pers=res_id))
+
+    # -- sessions --------------------------------------------------------------------------------
+    def create(self, tag: str, params: dict[str, str], psr_ids: list[int],
+               on_result: ResultCallback | None) -> _Session:
+        if on_result is not None:
+            routes.add(tag, lambda response: self._pushed(response, on_result))
+        try:
+            made = self._call("create", self._create, params=dict(params), sid=tag,
+                              pers=psr_ids[0] if psr_ids else 0, tag=tag)
+            code = getattr(made, "error_code", 0) if made is not None else -1
+            self._check("create", code)
+        except EngineError:
+            routes.remove(tag)
+            raise
+        return _Session(made.handle, tag)
+
+    def _pushed(self, response, on_result: ResultCallback) -> None:
+        code = int(getattr(response, "error_code", 0) or 0)
+        if code:
+            on_result(None, code)
+            return
+        on_result(self._outputs("callback", response) or [], 0)
+
+    def write(self, session: _Session, data: list[Data]) -> None:
+        self._check("write", self._call("write", self._write, handle=session.handle,
+                                        data=_request(data), sid=session.sid))
+
+    def read(self, session: _Session) -> list[Data] | None:
+        return self._outputs("read", self._call("read", self._read, handle=session.handle,
+                                                sid=session.sid))
+
+    def debug_info(self, session: _Session) -> str | None:
+        return None
+
+    def destroy(self, session: _Session) -> None:
+        try:
+            self._check("destroy", self._call("destroy", self._destroy, handle=session.handle,
+                                              sid=session.sid))
+        finally:
+            routes.remove(session.sid)
+
+
+def _request(data: list[Data]) -> DataListCls:
+    return DataListCls([DataListNode(d.key, d.data, len(d.data), int(d.type), int(d.status),
+                                     dict(d.desc)) for d in data])
+
+
+def _data(node) -> Data:
+    raw = node.data
+    if isinstance(raw, str):
+        raw = raw.encode()
+    elif raw is None:
+        raw = b""
+    elif not isinstance(raw, bytes):
+        raw = bytes(raw)
+    desc = {str(k): str(v) for k, v in (getattr(node, "desc", None) or {}).items()}
+    return Data(str(node.key), raw, int(node.type), int(node.status), desc)

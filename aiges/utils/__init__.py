@@ -1,0 +1,1 @@
+"""Compatibility package: ``aiges.utils.log`` as upstream Python wrappers import it."""
