@@ -46,6 +46,7 @@ class Session:
         self._poller: asyncio.Task | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._destroyed = False
+        self._released = False             # wrapperDestroy has returned
 
     # -- called by the transport -------------------------------------------------------
     async def write(self, data: list[Data]) -> None:
@@ -76,7 +77,7 @@ class Session:
     async def results(self, wait_s: float = 0.0) -> list[tuple[int, list[Data]]]:
         """(seq, outputs) not yet taken, waiting up to ``wait_s`` for the first one.
         After the last result of a failed session, ``error`` says why."""
-        if not self._results and not self.ended and wait_s > 0:
+        if not self._results and not self._released and wait_s > 0:
             self._changed.clear()
             try:
                 async with asyncio.timeout(wait_s):
@@ -96,8 +97,8 @@ class Session:
 
     @property
     def drained(self) -> bool:
-        """Ended and every result handed out: nothing more will come."""
-        return self.ended and not self._results
+        """Ended, the engine let go, and every result handed out: nothing more will come."""
+        return self._released and not self._results
 
     async def close(self, error: AigesError | None = None) -> None:
         """End the session now (client gone, timeout, shutdown); destroys the handle."""
@@ -105,7 +106,6 @@ class Session:
             self.error = error
         self.ended = True
         await self._destroy()
-        self._changed.set()  # the client hears of the end only once the engine has let go
 
     async def fail(self, exc: AigesError) -> None:
         log.warning("session failed", extra={"sid": self.sid, "code": exc.code,
@@ -119,6 +119,11 @@ class Session:
             self._timer = asyncio.get_running_loop().call_later(
                 self.registry.ttl_s, self._expire)
 
+    def stop_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
     # -- internals -------------------------------------------------------------------------
     def _expire(self) -> None:
         log.info("session idle timeout", extra={"sid": self.sid, "ttl_s": self.registry.ttl_s})
@@ -127,10 +132,13 @@ class Session:
         self.registry.forget(self, ended_by="timeout")
 
     def push(self, items: list[Data] | None, error: AigesError | None) -> None:
-        """A result (on the loop thread): from a read or an engine callback."""
-        if self.ended:
+        """A result (on the loop thread): from a read or an engine callback. Results that
+        reach us before wrapperDestroy has returned are kept, even after an error."""
+        if self._released:
             return
         if error is not None:
+            if self.ended:
+                return
             asyncio.ensure_future(self.fail(error))
             return
         if items:
@@ -176,11 +184,13 @@ class Session:
         if self._destroyed:
             return
         self._destroyed = True
-        if self._timer is not None and self.drained:
-            self._timer.cancel()
         if self._poller is not None and self._poller is not asyncio.current_task():
             self._poller.cancel()
         await self.registry.destroy(self)
+        # The client hears of the end only once the engine has let go: results it
+        # pushed until then are kept and go out first.
+        self._released = True
+        self._changed.set()
 
 
 def _frames(items: list[Data]) -> list[list[Data]]:
@@ -247,6 +257,7 @@ class SessionRegistry:
 
     def forget(self, session: Session, ended_by: str) -> None:
         """Drop a session whose results were all handed out (or abandoned)."""
+        session.stop_timer()
         if self.live.pop(session.sid, None) is not None:
             self._ended[session.sid] = ended_by
             while len(self._ended) > 4096:

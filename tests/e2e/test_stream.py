@@ -60,14 +60,15 @@ MODES = {"sync": (), "async": ("--async-mode",)}
 
 
 @pytest.fixture
-def stream(start, native_dir, tmp_path):
+def stream(start, stream_engine, tmp_path):
     counters = tmp_path / "stream-counters.txt"
     services = []
 
     def _start(*flags):
-        (tmp_path / "stream.toml").write_text(f'[wrapper]\ncounters_file = "{counters}"\n')
-        service = start(str(native_dir / "libstream.so"), "-c", str(tmp_path / "stream.toml"),
-                        *flags)
+        push = "true" if "--async-mode" in flags else "false"
+        (tmp_path / "stream.toml").write_text(
+            f'[wrapper]\ncounters_file = "{counters}"\npush = "{push}"\n')
+        service = start(stream_engine, "-c", str(tmp_path / "stream.toml"), *flags)
         services.append(service)
         return service
 
@@ -121,8 +122,9 @@ async def test_once_summary(http, stream):
     assert json.loads(out["payload"]["summary"]["text"]) == expected_summary(data, 1)
 
 
-async def test_engine_error_mid_stream(http, stream):
-    service = stream()
+@pytest.mark.parametrize("mode", MODES)
+async def test_engine_error_mid_stream_keeps_earlier_results(http, stream, mode):
+    service = stream(*MODES[mode])
     data = sample_text(5000)
     async with http.ws_connect(service.url + "/v1/svcName") as ws:
         for doc in frames_of(data, 1000, fail_at_chunk=3)[:3]:
