@@ -126,3 +126,35 @@ def test_dto_shapes():
     req = DataListCls([DataListNode("a", b"1"), DataListNode("b", b"22")])
     assert req.get("b").len == 2 and req.get("zz") is None
     assert Response().list == [] and Response().response_err(5).error_code == 5
+
+
+@pytest.mark.parametrize("example, stream", [("echo", False), ("stream", True)])
+def test_self_run_of_the_examples(example, stream):
+    import subprocess
+    import sys
+    from pathlib import Path
+    path = Path(__file__).resolve().parents[2] / "python_examples" / example / "wrapper.py"
+    out = subprocess.run([sys.executable, str(path)], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "wrapper.py has been verified" in out.stderr
+
+
+def test_self_run_reports_a_bad_response(tmp_path):
+    import subprocess
+    import sys
+    path = tmp_path / "wrapper.py"
+    path.write_text(HEADER + textwrap.dedent("""
+    class UserResponse(object):
+        accept1 = StringBodyField(key="result")
+    class Wrapper(WrapperBase):
+        responseCls = UserResponse()
+        def wrapperOnceExec(self, params, reqData, usrTag="", persId=0):
+            d = ResponseData("other", b"abc")
+            d.len = 5
+            return Response([d])
+    if __name__ == "__main__":
+        Wrapper().run()
+    """))
+    out = subprocess.run([sys.executable, str(path)], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 1
+    assert "len 5 but 3 bytes" in out.stderr and "not declared in responseCls" in out.stderr
