@@ -1,9 +1,10 @@
-"""The bare ceiling: the least work a correct server of the once protocol must do.
+"""The bare ceiling: the least work a correct server of the aiges protocol must do.
 
 Same stack as aiges (aiohttp on uvloop, orjson, AppRunner without access log)
-and the same wire format (SPEC section 3), but no engine, pool, config or
-validation beyond what decoding needs. Whatever aiges spends above this is the
-cost of being a loader rather than an echo.
+and the same wire format (SPEC section 3 once requests, section 4 WebSocket
+sessions), but no engine, pool, session registry, config or validation beyond
+what decoding needs. Whatever aiges spends above this is the cost of being a
+loader rather than an echo.
 
     python benchmarks/echo_server.py --port 8080
 """
@@ -63,6 +64,34 @@ async def once(request: web.Request) -> web.Response:
     return json_response({"header": {"code": 0, "sid": sid, "status": 3}, "payload": payload})
 
 
+async def stream(request: web.Request) -> web.WebSocketResponse:
+    """A WebSocket session: one result frame per client frame, close after End/Once."""
+    ws = web.WebSocketResponse()
+    await ws.prepare(request)
+    sid = uuid.uuid4().hex
+    seq = 0
+    async for msg in ws:
+        try:
+            body = orjson.loads(msg.data)
+            items = body["payload"]
+            status = max(int(item.get("status", 3)) for item in items.values())
+            payload = {name: dict(echo_item(item), seq=str(seq)) for name, item in items.items()}
+        except (orjson.JSONDecodeError, binascii.Error, UnicodeDecodeError,
+                KeyError, TypeError, AttributeError, StopIteration, ValueError):
+            await ws.send_str(orjson.dumps(
+                {"header": {"code": 10009, "message": "bad frame", "sid": sid}}).decode())
+            break
+        # Text frames, as aiges sends: clients see the same message type from both.
+        await ws.send_str(orjson.dumps({"header": {"code": 0, "message": "success", "sid": sid,
+                                                   "status": status},
+                                        "payload": payload}).decode())
+        seq += 1
+        if status >= 2:  # End or Once: the session is over, as aiges closes it
+            break
+    await ws.close()
+    return ws
+
+
 async def health(_request: web.Request) -> web.Response:
     return json_response({"status": "ok"})
 
@@ -70,6 +99,7 @@ async def health(_request: web.Request) -> web.Response:
 def create_app(service: str) -> web.Application:
     app = web.Application()
     app.router.add_post(f"/v1/{service}", once)
+    app.router.add_get(f"/v1/{service}", stream)
     app.router.add_get("/health", health)
     return app
 

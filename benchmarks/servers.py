@@ -24,6 +24,7 @@ PR_SET_PDEATHSIG = 1
 class Server:
     name: str
     base: str  # http://127.0.0.1:PORT
+    pid: int = 0  # the server itself (taskset execs it), for its CPU time
 
 
 @dataclass(frozen=True)
@@ -73,9 +74,10 @@ def _die_with_parent() -> None:
     libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
-def aiges_command(engine: Path, port: int, instances: int | None) -> list[str]:
+def aiges_command(engine: Path, port: int, instances: int | None,
+                  extra: tuple[str, ...] = ()) -> list[str]:
     cmd = [sys.executable, "-m", "aiges.cli", str(engine), "--host", "127.0.0.1",
-           "--port", str(port), "--log-level", "warning"]
+           "--port", str(port), "--log-level", "warning", *extra]
     return cmd + (["--instances", str(instances)] if instances else [])
 
 
@@ -100,7 +102,7 @@ def running(name: str, cmd: list[str], port: int, pinning: Pinning,
                                 start_new_session=True,
                                 preexec_fn=_die_with_parent)  # noqa: PLW1509
     try:
-        server = Server(name, f"http://127.0.0.1:{port}")
+        server = Server(name, f"http://127.0.0.1:{port}", proc.pid)
         wait_ready(proc, server, log_path)
         yield server
     finally:
