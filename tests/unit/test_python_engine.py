@@ -128,7 +128,7 @@ def test_dto_shapes():
     assert Response().list == [] and Response().response_err(5).error_code == 5
 
 
-@pytest.mark.parametrize("example, stream", [("echo", False), ("stream", True)])
+@pytest.mark.parametrize("example, stream", [("echo", False), ("stream", True), ("digits", False)])
 def test_self_run_of_the_examples(example, stream):
     import subprocess
     import sys
