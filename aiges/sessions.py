@@ -127,7 +127,7 @@ class Session:
     # -- internals -------------------------------------------------------------------------
     def _expire(self) -> None:
         log.info("session idle timeout", extra={"sid": self.sid, "ttl_s": self.registry.ttl_s})
-        asyncio.ensure_future(self.close(AigesError(
+        self.registry.spawn(self.close(AigesError(
             errors.SESSION_TIMEOUT, f"session idle for more than {self.registry.ttl_s:g}s")))
         self.registry.forget(self, ended_by="timeout")
 
@@ -139,7 +139,7 @@ class Session:
         if error is not None:
             if self.ended:
                 return
-            asyncio.ensure_future(self.fail(error))
+            self.registry.spawn(self.fail(error))
             return
         if items:
             self._results.extend(_frames(items))
@@ -152,7 +152,7 @@ class Session:
         if self._final_output and self._last_input and not self.ended:
             self.ended = True
             self._changed.set()
-            asyncio.ensure_future(self._destroy())
+            self.registry.spawn(self._destroy())
 
     async def _read_available(self) -> None:
         engine, runner = self.registry.engine, self.registry.runner
@@ -217,6 +217,13 @@ class SessionRegistry:
         self._ended: OrderedDict[str, str] = OrderedDict()   # sid -> why, for 10101
         self._empty = asyncio.Event()
         self._empty.set()
+        self._tasks: set[asyncio.Task] = set()
+
+    def spawn(self, coro) -> None:
+        """Run ``coro`` in the background, referenced until done (the loop keeps only weak ones)."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def open(self, sid: str, params: dict[str, str], psr_ids: list[int],
                    outputs: dict[str, dict]) -> Session:
