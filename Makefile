@@ -7,12 +7,12 @@ BIN    := $(VENV)/bin
 BUILD  := build
 PORT   ?= 1888
 
-.PHONY: serve test install install-test engines ctest ctest-asan pytest bench clean
+.PHONY: serve test install install-test engines ctest ctest-asan pytest bench clean browser
 
 serve: install engines
 	$(BIN)/aiges-load $(BUILD)/native_examples/libecho.so --port $(PORT)
 
-test: install-test engines ctest ctest-asan pytest
+test: install-test browser engines ctest ctest-asan pytest
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,16 @@ install: $(BIN)/python
 
 install-test: $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[test]'
+
+# Debian's Chromium for tests/e2e/test_browser.py (the Swagger UI in a real browser);
+# playwright drives it, and never downloads a browser of its own.
+browser:
+	@command -v chromium >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; \
+	  elif command -v sudo >/dev/null; then SUDO=sudo; \
+	  else echo "browser: not root and no sudo: install chromium to run the browser test" >&2; exit 0; fi; \
+	  $$SUDO apt-get update && \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium; }
 
 engines:
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo

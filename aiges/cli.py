@@ -32,6 +32,9 @@ def parser() -> argparse.ArgumentParser:
                    help="one-shot requests through wrapperExecAsync ([aiges] asyncMode)")
     p.add_argument("--once-timeout-ms", type=int, help="one-shot time limit ([aiges] onceTimeout)")
     p.add_argument("--log-level", help="debug, info, warning, error ([log] level)")
+    p.add_argument("--access-log", action=argparse.BooleanOptionalAction, default=None,
+                   help="one log line per request and per session ([aiges] accessLog, "
+                        "default on)")
     p.add_argument("-m", "--mode", type=int, default=0,
                    help="accepted for upstream scripts; only 0 (native) exists")
     p.add_argument("--init", nargs="?", const="aiges.toml", metavar="PATH",
@@ -89,7 +92,7 @@ def load_config(args) -> configuration.Config:
     return configuration.override(
         config, host=args.host, port=args.port, instances=args.instances,
         async_mode=args.async_mode, once_timeout_ms=args.once_timeout_ms,
-        log_level=args.log_level)
+        log_level=args.log_level, access_log=args.access_log)
 
 
 def load_engine(path: str):
@@ -120,12 +123,14 @@ def _event_loop_policy() -> None:
 
 async def serve(config: configuration.Config, engine) -> None:
     from aiges.server import create_app
+    from aiges.server.ops import begin_drain
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    runner = web.AppRunner(create_app(config, engine), access_log=None,
+    app = create_app(config, engine)
+    runner = web.AppRunner(app, access_log=None,
                            shutdown_timeout=config.drain_timeout_ms / 1000)
     await runner.setup()
     try:
@@ -134,11 +139,16 @@ async def serve(config: configuration.Config, engine) -> None:
         log.info(f"ready on http://{_display_host(config.host)}:{config.port}/v1/{config.service}",
                  extra={"engine": engine.path})
         await stop.wait()
-        log.info("shutting down: draining in-flight requests")
+        begin_drain(app)  # not ready from the first moment, before connections drain
+        log.info("shutting down: not ready, draining in-flight requests")
     finally:
         await runner.cleanup()
         engine.close()
     log.info("stopped")
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        # Stopped cleanly: a late second signal must not turn exit 0 into death by signal.
+        loop.remove_signal_handler(sig)
+        signal.signal(sig, signal.SIG_IGN)
 
 
 def _display_host(host: str) -> str:

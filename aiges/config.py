@@ -6,6 +6,8 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from aiges import schema as engine_schema
+
 
 class ConfigError(Exception):
     pass
@@ -31,7 +33,8 @@ class Config:
     ws_session_timeout_s: float = 600.0
     log_level: str = "info"
     log_file: str = ""
-    access_log: bool = False
+    access_log: bool = True
+    schema: engine_schema.EngineSchema | None = None  # [schema]: inputs/params/outputs
     warnings: list[str] = field(default_factory=list)
 
 
@@ -105,6 +108,13 @@ def _listen(config: Config, value: str) -> None:
     config.host = host.strip("[]") or config.host
 
 
+def _schema(table: dict, path: Path) -> engine_schema.EngineSchema:
+    try:
+        return engine_schema.parse(table, path.parent)
+    except engine_schema.SchemaError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+
+
 def load(path: str | Path | None, service: str = "svcName") -> Config:
     """The config of ``path`` (None: built-in defaults) for ``service``."""
     config = Config(service=service)
@@ -116,6 +126,9 @@ def load(path: str | Path | None, service: str = "svcName") -> Config:
     for section, table in tree.items():
         if not isinstance(table, dict):
             unknown.append(section)
+            continue
+        if section == "schema":
+            config.schema = _schema(table, path)
             continue
         if section == "wrapper":
             config.wrapper = {k: wrapper_text(v) for k, v in table.items() if not isinstance(v, dict)}
@@ -163,8 +176,9 @@ onceTimeout = 30000
 drainTimeout = 10000
 # Largest request body in bytes (HTTP 413 above it).
 maxBody = 67108864
-# One log line per request (sid, route, code, latency).
-accessLog = false
+# One JSON log line per once request (sid, route, mode, code, latency_ms) and per
+# session at its end (sid, frames, code, duration_ms); false for benchmarks.
+accessLog = true
 
 [fc]
 # Engine instances: how many requests or sessions run at once.
@@ -190,4 +204,31 @@ file = ""
 # Where to listen (may also sit in the [<service>] section).
 http_listen = "0.0.0.0:1888"
 # Every other key here is passed to wrapperInit as a config pair (values as text).
+
+# [schema] describes the engine's inputs, params and outputs for GET /openapi.json and
+# the Swagger UI at /docs (whose "Try it out" sends the example request). Without it a
+# Python wrapper's requestCls/responseCls fields are used; with neither, any payload key.
+# Unknown keys or values of the wrong type stop start-up with an error.
+# [schema]
+# description = "what the service does"
+#
+# [schema.inputs.input]        # payload key
+# type = "text"                # text | audio | image | video
+# encoding = "utf8"            # also: compress, format
+# description = "text to echo"
+# example = "hello"            # plain text; the document shows it base64-encoded
+# # example_file = "test.wav"  # or a file (relative to this one), for binary inputs
+# # required = true
+# # attrs = { sample_rate = 16000 }   # other desc attributes sent with the input
+#
+# [schema.params.lang]
+# type = "string"              # string | integer | number | boolean
+# enum = ["en", "zh"]          # also: minimum, maximum (numbers), min_length, max_length
+# default = "en"
+# description = "language"
+# # required = false
+#
+# [schema.outputs.input]       # output key
+# type = "text"                # text | audio | image | video
+# encoding = "utf8"            # also: compress, format, description
 '''

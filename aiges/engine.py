@@ -39,6 +39,10 @@ class Data:
 
 # Called with (outputs, 0) on success or (None, engine_code) on failure; from any thread.
 ResultCallback = Callable[[list[Data] | None, int], None]
+# Service callbacks (wrapperSetCtrl), called from any thread, in or outside a request:
+# meter(sid, key, count) and trace(sid, key, value); sid is "-" when no live call matches.
+MeterCallback = Callable[[str, str, int], None]
+TraceCallback = Callable[[str, str, str], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +59,11 @@ class Engine(Protocol):
     modes: Modes
 
     def version(self) -> str: ...
+
+    def set_ctrl(self, meter: MeterCallback, trace: TraceCallback) -> None:
+        """Hand the engine its service callbacks before init (a no-op where the engine
+        takes none)."""
+        ...
 
     def init(self, config: dict[str, str]) -> None: ...
 
@@ -76,7 +85,8 @@ class Engine(Protocol):
         ...
 
     def load_res(self, res_id: int, data: list[Data]) -> None:
-        """Load a personalization resource under ``res_id`` (wrapperLoadRes)."""
+        """Load a personalization resource under ``res_id`` (wrapperLoadRes); an engine
+        without it raises errors.Unsupported (10003)."""
         ...
 
     def unload_res(self, res_id: int) -> None: ...

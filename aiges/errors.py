@@ -84,3 +84,13 @@ class EngineError(AigesError):
 
 class EngineLoadError(Exception):
     """The engine cannot be used at all (missing symbol, dlopen failure, bad wrapper.py)."""
+
+
+class Unsupported(AigesError):
+    """The engine does not implement what a feature needs (SPEC 1: an optional symbol
+    that is absent disables its feature): 10003, HTTP 501."""
+
+    def __init__(self, symbol: str, consequence: str):
+        super().__init__(INVALID_OPERATION,
+                         f"the engine does not implement {symbol}: {consequence}", 501)
+        self.symbol = symbol

@@ -1,11 +1,49 @@
 """Logging set-up, used only by the CLI: library code logs through ``logging`` with
-``extra=`` fields; structlog renders them as JSON lines, or readable lines on a terminal."""
+``extra=`` fields, written as JSON lines, or as readable lines (structlog's console
+renderer) on a terminal."""
 from __future__ import annotations
 
 import logging
 import sys
+import time
 
+import orjson
 import structlog
+
+# Attributes every LogRecord has: what is left on a record came from ``extra=``.
+_RECORD_FIELDS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {
+    "message", "asctime", "taskName"}
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per record with the keys structlog's JSON renderer wrote (event,
+    level, logger, the extra fields, timestamp, exception), built directly: a third of
+    the cost per line, which counts with one access line per request."""
+
+    def __init__(self):
+        super().__init__()
+        self._second = (-1, "")  # (whole second, its ISO text): one tuple, swapped whole
+
+    def format(self, record: logging.LogRecord) -> str:
+        doc = {"event": record.getMessage(), "level": record.levelname.lower(),
+               "logger": record.name}
+        for key, value in record.__dict__.items():
+            if key not in _RECORD_FIELDS:
+                doc[key] = value
+        doc["timestamp"] = self._timestamp(record.created)
+        if record.exc_info:
+            doc["exception"] = self.formatException(record.exc_info)
+        if record.stack_info:
+            doc["stack"] = self.formatStack(record.stack_info)
+        return orjson.dumps(doc, default=str).decode()
+
+    def _timestamp(self, created: float) -> str:
+        second = int(created)
+        cached = self._second
+        if cached[0] != second:
+            cached = self._second = (second, time.strftime("%Y-%m-%dT%H:%M:%S",
+                                                           time.gmtime(second)))
+        return f"{cached[1]}.{int((created - second) * 1e6):06d}Z"
 
 
 def configure(level: str = "info", file: str = "", stream=None) -> None:
@@ -16,14 +54,19 @@ def configure(level: str = "info", file: str = "", stream=None) -> None:
         structlog.stdlib.ExtraAdder(),
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
+    console = logging.StreamHandler(stream)
     if stream.isatty():
-        console = structlog.dev.ConsoleRenderer()
+        _handler(console, structlog.dev.ConsoleRenderer(), shared)
     else:
-        console = structlog.processors.JSONRenderer()
-    handlers = [_handler(logging.StreamHandler(stream), console, shared)]
+        console.setFormatter(JsonFormatter())
+    handlers = [console]
     if file:
-        handlers.append(_handler(logging.FileHandler(file), structlog.processors.JSONRenderer(),
-                                 shared))
+        handlers.append(logging.FileHandler(file))
+        handlers[-1].setFormatter(JsonFormatter())
+    # No caller, process or thread lookups per record: no renderer here shows them
+    # (the logging HOWTO's optimisation switches).
+    logging._srcfile = None
+    logging.logProcesses = logging.logMultiprocessing = logging.logThreads = False
     root = logging.getLogger()
     root.handlers[:] = handlers
     root.setLevel(level.upper())

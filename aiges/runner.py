@@ -10,23 +10,31 @@ from __future__ import annotations
 import asyncio
 import logging
 from concurrent.futures import ThreadPoolExecutor
+from time import perf_counter
 
 from aiges import errors
 from aiges.engine import Data, Engine
 from aiges.errors import AigesError, EngineError
+from aiges.metrics import Metrics
 from aiges.pool import InstancePool
 from aiges.protocol import Request
 
 log = logging.getLogger(__name__)
 
+# Engine method -> op label of the engine call metrics (the ABI's names).
+OPS = {"exec": "exec", "exec_async": "execAsync", "create": "create", "write": "write",
+       "read": "read", "destroy": "destroy", "debug_info": "debugInfo", "init": "init",
+       "fini": "fini", "set_ctrl": "setCtrl", "load_res": "loadRes", "unload_res": "unloadRes"}
+
 
 class Runner:
     def __init__(self, engine: Engine, pool: InstancePool, once_timeout_s: float,
-                 async_mode: bool):
+                 async_mode: bool, metrics: Metrics | None = None):
         self.engine = engine
         self.pool = pool
         self.once_timeout_s = once_timeout_s
         self.async_mode = async_mode
+        self.metrics = metrics or Metrics(process=False)
         # One thread per instance: a call in flight always holds its instance.
         self.executor = ThreadPoolExecutor(pool.size, thread_name_prefix="aiges-engine")
 
@@ -35,7 +43,19 @@ class Runner:
 
     async def call(self, fn, *args):
         """Run a blocking engine call on the engine threads."""
-        return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
+        return await asyncio.get_running_loop().run_in_executor(self.executor, self._timed,
+                                                                fn, *args)
+
+    def _timed(self, fn, *args):
+        """On an engine thread: the call, its duration and its error in the metrics."""
+        started = perf_counter()
+        try:
+            return fn(*args)
+        except EngineError as exc:
+            self.metrics.engine_error(exc.op, exc.engine_code)
+            raise
+        finally:
+            self.metrics.engine_call(OPS.get(fn.__name__, fn.__name__), perf_counter() - started)
 
     async def once(self, req: Request) -> list[Data]:
         if not (self.engine.modes.once_sync or self.engine.modes.once_async):
@@ -52,8 +72,8 @@ class Runner:
 
     async def _once_sync(self, req: Request, instance: int) -> list[Data]:
         loop = asyncio.get_running_loop()
-        call = loop.run_in_executor(self.executor, self.engine.exec, req.sid, req.params,
-                                    req.data, req.psr_ids)
+        call = loop.run_in_executor(self.executor, self._timed, self.engine.exec, req.sid,
+                                    req.params, req.data, req.psr_ids)
         call.add_done_callback(lambda done: self._returned(done, instance))
         try:
             async with asyncio.timeout(self.once_timeout_s):
@@ -70,6 +90,12 @@ class Runner:
         if not call.cancelled():
             call.exception()  # retrieved: a timed-out call's error was already answered
 
+    def callback_error(self, ret: int) -> EngineError:
+        """An error pushed through the result callback (engine thread): counted, with
+        the engine's text."""
+        self.metrics.engine_error("callback", ret)
+        return EngineError("callback", ret, self.engine.error_text(ret))
+
     def _timeout(self, sid: str, op: str) -> AigesError:
         log.warning("once request timed out", extra={"sid": sid, "op": op,
                                                        "timeout_s": self.once_timeout_s})
@@ -80,16 +106,17 @@ class Runner:
         loop = asyncio.get_running_loop()
         result: asyncio.Future = loop.create_future()
         engine = self.engine
+        engine_error = self.callback_error
 
         def on_result(items: list[Data] | None, ret: int) -> None:
             # On an engine thread: build the error here (wrapperError is a C call),
             # then only hand over to the loop.
-            error = EngineError("callback", ret, engine.error_text(ret)) if ret else None
+            error = engine_error(ret) if ret else None
             loop.call_soon_threadsafe(_settle, result, items, error)
 
-        start = loop.run_in_executor(self.executor, engine.exec_async, req.sid, req.params,
-                                     req.data, req.psr_ids, int(self.once_timeout_s * 1000),
-                                     on_result)
+        start = loop.run_in_executor(self.executor, self._timed, engine.exec_async, req.sid,
+                                     req.params, req.data, req.psr_ids,
+                                     int(self.once_timeout_s * 1000), on_result)
         try:
             async with asyncio.timeout(self.once_timeout_s):
                 await asyncio.shield(start)

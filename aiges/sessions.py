@@ -11,10 +11,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict, deque
+from dataclasses import dataclass
+from typing import Callable
 
 from aiges import errors
 from aiges.engine import Data, DataStatus, Engine
-from aiges.errors import AigesError, EngineError
+from aiges.errors import AigesError
 from aiges.pool import InstancePool
 from aiges.runner import Runner
 
@@ -26,13 +28,28 @@ FINAL = (DataStatus.END, DataStatus.ONCE)
 POLL_FIRST_S, POLL_MAX_S = 0.001, 0.02
 
 
+@dataclass(frozen=True, slots=True)
+class SessionEnd:
+    """What a finished (or refused) session reports once: to metrics and the access log."""
+
+    sid: str
+    mode: str            # the transport: session_ws, session_http
+    code: int            # 0, or the code of the error it ended with
+    frames_in: int       # frames written
+    frames_out: int      # result frames handed out
+    duration_s: float
+
+
 class Session:
-    def __init__(self, registry: "SessionRegistry", sid: str, instance: int,
-                 outputs: dict[str, dict]):
+    def __init__(self, registry: "SessionRegistry", sid: str, instance: int | None,
+                 outputs: dict[str, dict], mode: str = "session"):
         self.registry = registry
         self.sid = sid
         self.outputs = outputs
         self.instance = instance
+        self.mode = mode
+        self.started = asyncio.get_running_loop().time()
+        self.writes = 0
         self.handle: object = None
         self.seq = 0                       # results handed out so far
         self.ended = False                 # final output seen, error, or closed
@@ -55,6 +72,7 @@ class Session:
         if self._last_input:
             raise AigesError(errors.INVALID_OPERATION, "every input has ended; no more writes")
         self.touch()
+        self.writes += 1
         for item in data:
             self._inputs[item.key] = item.status
         self._last_input = all(s in FINAL for s in self._inputs.values())
@@ -102,10 +120,14 @@ class Session:
 
     async def close(self, error: AigesError | None = None) -> None:
         """End the session now (client gone, timeout, shutdown); destroys the handle."""
-        if error is not None and self.error is None and not self.ended:
-            self.error = error
+        self.set_error(error)
         self.ended = True
         await self._destroy()
+
+    def set_error(self, error: AigesError | None) -> None:
+        """The error the session ends with, unless it already ended or has one."""
+        if error is not None and self.error is None and not self.ended:
+            self.error = error
 
     async def fail(self, exc: AigesError) -> None:
         log.warning("session failed", extra={"sid": self.sid, "code": exc.code,
@@ -127,8 +149,10 @@ class Session:
     # -- internals -------------------------------------------------------------------------
     def _expire(self) -> None:
         log.info("session idle timeout", extra={"sid": self.sid, "ttl_s": self.registry.ttl_s})
-        self.registry.spawn(self.close(AigesError(
-            errors.SESSION_TIMEOUT, f"session idle for more than {self.registry.ttl_s:g}s")))
+        error = AigesError(errors.SESSION_TIMEOUT,
+                           f"session idle for more than {self.registry.ttl_s:g}s")
+        self.set_error(error)  # now, so that forget reports it
+        self.registry.spawn(self.close(error))
         self.registry.forget(self, ended_by="timeout")
 
     def push(self, items: list[Data] | None, error: AigesError | None) -> None:
@@ -206,7 +230,8 @@ def _frames(items: list[Data]) -> list[list[Data]]:
 
 class SessionRegistry:
     def __init__(self, engine: Engine, runner: Runner, pool: InstancePool, ttl_s: float,
-                 realtime: bool, pushed: bool):
+                 realtime: bool, pushed: bool,
+                 on_end: Callable[[SessionEnd], None] | None = None):
         self.engine = engine
         self.runner = runner
         self.pool = pool
@@ -218,6 +243,7 @@ class SessionRegistry:
         self._empty = asyncio.Event()
         self._empty.set()
         self._tasks: set[asyncio.Task] = set()
+        self.on_end = on_end or (lambda end: None)
 
     def spawn(self, coro) -> None:
         """Run ``coro`` in the background, referenced until done (the loop keeps only weak ones)."""
@@ -226,17 +252,22 @@ class SessionRegistry:
         task.add_done_callback(self._tasks.discard)
 
     async def open(self, sid: str, params: dict[str, str], psr_ids: list[int],
-                   outputs: dict[str, dict]) -> Session:
-        if not self.engine.modes.session:
-            raise AigesError(errors.INVALID_OPERATION, "this engine has no session mode")
-        instance = await self.pool.acquire()
-        session = Session(self, sid, instance, outputs)
-        on_result = self._callback(session) if self.pushed else None
+                   outputs: dict[str, dict], mode: str = "session") -> Session:
+        session = Session(self, sid, None, outputs, mode)
         try:
-            session.handle = await self.runner.call(self.engine.create, sid, params, psr_ids,
-                                                    on_result)
-        except BaseException:
-            self.pool.release(instance)
+            if not self.engine.modes.session:
+                raise AigesError(errors.INVALID_OPERATION, "this engine has no session mode")
+            session.instance = await self.pool.acquire()
+            on_result = self._callback(session) if self.pushed else None
+            try:
+                session.handle = await self.runner.call(self.engine.create, sid, params,
+                                                        psr_ids, on_result)
+            except BaseException:
+                self.pool.release(session.instance)
+                raise
+        except AigesError as exc:
+            session.set_error(exc)
+            self._report(session)
             raise
         self.live[sid] = session
         self._empty.clear()
@@ -245,11 +276,11 @@ class SessionRegistry:
 
     def _callback(self, session: Session):
         loop = asyncio.get_running_loop()
-        engine = self.engine
+        engine_error = self.runner.callback_error
 
         def on_result(items: list[Data] | None, ret: int) -> None:
             # Engine thread: the error text is a C call, made here; then hand over.
-            error = EngineError("callback", ret, engine.error_text(ret)) if ret else None
+            error = engine_error(ret) if ret else None
             loop.call_soon_threadsafe(session.push, items, error)
 
         return on_result
@@ -269,8 +300,18 @@ class SessionRegistry:
             self._ended[session.sid] = ended_by
             while len(self._ended) > 4096:
                 self._ended.popitem(last=False)
+            self._report(session)
         if not self.live:
             self._empty.set()
+
+    def reject(self, sid: str, mode: str, error: AigesError) -> None:
+        """A session refused before ``open`` (its first frame was invalid): reported too."""
+        self.on_end(SessionEnd(sid, mode, error.code, 0, 0, 0.0))
+
+    def _report(self, session: Session) -> None:
+        self.on_end(SessionEnd(
+            session.sid, session.mode, session.error.code if session.error else 0,
+            session.writes, session.seq, asyncio.get_running_loop().time() - session.started))
 
     async def destroy(self, session: Session) -> None:
         """wrapperDebugInfo then wrapperDestroy, exactly once, and the instance back."""

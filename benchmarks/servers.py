@@ -76,8 +76,9 @@ def _die_with_parent() -> None:
 
 def aiges_command(engine: Path, port: int, instances: int | None,
                   extra: tuple[str, ...] = ()) -> list[str]:
+    # No access log: one line per request is the operator's choice, not the loader's cost.
     cmd = [sys.executable, "-m", "aiges.cli", str(engine), "--host", "127.0.0.1",
-           "--port", str(port), "--log-level", "warning", *extra]
+           "--port", str(port), "--log-level", "warning", "--no-access-log", *extra]
     return cmd + (["--instances", str(instances)] if instances else [])
 
 

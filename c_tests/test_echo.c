@@ -79,11 +79,25 @@ static int wait_results(int n)
     return got;
 }
 
+static const char tag_exec[] = "exec", tag_async[] = "async", tag_fail[] = "fail",
+                  tag_inline[] = "inline", tag_twice[] = "twice", tag_late[] = "late",
+                  tag_sess[] = "sess";
+
 static int g_meter_calls, g_trace_calls;
 static const void* g_meter_tag;
+/* late_ctrl_ms: calls from the engine's own thread, after the exec returned */
+static int g_late_meter, g_late_trace, g_late_null;
+static const void* g_late_tag;
 
 static int on_meter(const void* tag, const char* key, int count)
 {
+    if (strcmp(key, "echo_late") == 0) {
+        pthread_mutex_lock(&g_mu);
+        g_late_meter += count == 1;
+        g_late_tag = tag;
+        pthread_mutex_unlock(&g_mu);
+        return 0;
+    }
     g_meter_calls += strcmp(key, "echo_exec") == 0 && count == 1;
     g_meter_tag = tag;
     return 0;
@@ -91,14 +105,31 @@ static int on_meter(const void* tag, const char* key, int count)
 
 static int on_trace(const char* tag, const char* key, const char* value)
 {
-    (void)tag;
+    if (strcmp(key, "echo") == 0 && strncmp(value, "late", 4) == 0) {
+        pthread_mutex_lock(&g_mu);
+        g_late_trace += strcmp(value, "late") == 0 && tag != NULL;
+        g_late_null += strcmp(value, "late_null") == 0 && tag == NULL;
+        pthread_cond_broadcast(&g_cv); /* late_null is the last call */
+        pthread_mutex_unlock(&g_mu);
+        return 0;
+    }
     g_trace_calls += strcmp(key, "echo") == 0 && strcmp(value, "exec") == 0;
     return 0;
 }
 
-static const char tag_exec[] = "exec", tag_async[] = "async", tag_fail[] = "fail",
-                  tag_inline[] = "inline", tag_twice[] = "twice", tag_late[] = "late",
-                  tag_sess[] = "sess";
+/* Waits up to 5 s for the late_ctrl_ms calls; returns 1 if all came. */
+static int wait_late(void)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 5;
+    pthread_mutex_lock(&g_mu);
+    while (!g_late_null && pthread_cond_timedwait(&g_cv, &g_mu, &until) == 0) {
+    }
+    int ok = g_late_meter == 1 && g_late_trace == 1 && g_late_null == 1 && g_late_tag == tag_late;
+    pthread_mutex_unlock(&g_mu);
+    return ok;
+}
 
 static int g_execs; /* wrapperExec calls made, for the counters check */
 
@@ -150,6 +181,14 @@ static void test_exec(const char* counters)
     rc = E.exec(tag_exec, make_params(pn, (const char*[]){"empty", "true"}, 1), in, &out, NULL, 0);
     CHECK(rc == 0 && out == NULL, "empty=true returned %d with output %p", rc, (void*)out);
     CHECK(E.exec_free(tag_exec, &out) == 0, "execFree(NULL list) failed");
+
+    g_execs++;
+    rc = E.exec(tag_late, make_params(pn, (const char*[]){"late_ctrl_ms", "1"}, 1), in, &out,
+                NULL, 0);
+    CHECK(rc == 0 && out != NULL, "late_ctrl_ms=1 returned %d", rc);
+    E.exec_free(tag_late, &out);
+    CHECK(wait_late(), "late meter/trace calls: meter=%d trace=%d null=%d", g_late_meter,
+          g_late_trace, g_late_null);
 
     E.set_ctrl(CTMeterCustom, NULL);
     E.set_ctrl(CTTraceLog, NULL);
@@ -311,7 +350,7 @@ static void check_counters(const char* path)
                    &destroy, &live_sessions, &loadres, &unloadres, &end);
     REQUIRE(n == 12 && line[end] == '\0', "bad counters line: %s", line);
     CHECK(init == 1 && fini == 1, "init=%lld fini=%lld", init, fini);
-    CHECK(exec == g_execs && execfree == 3, "exec=%lld execfree=%lld", exec, execfree);
+    CHECK(exec == g_execs && execfree == 4, "exec=%lld execfree=%lld", exec, execfree);
     CHECK(live_exec == 0, "live_exec=%lld", live_exec);
     CHECK(async == 6, "async=%lld", async);
     CHECK(callbacks == wait_results(0), "callbacks=%lld, received %d", callbacks, wait_results(0));

@@ -77,3 +77,15 @@ class Service:
     def close(self) -> None:
         self.kill()
         self._log.close()
+
+
+def metric_samples(text: str) -> dict[tuple, float]:
+    """A /metrics exposition as {(sample name, ((label, value), ...)): value}."""
+    from prometheus_client.parser import text_string_to_metric_families
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(text) for s in family.samples}
+
+
+def metric(samples: dict, name: str, **labels) -> float:
+    """One sample's value (0 when absent: a labelled series appears on first use)."""
+    return samples.get((name, tuple(sorted(labels.items()))), 0.0)

@@ -6,14 +6,16 @@ import threading
 from collections import deque
 from pathlib import Path
 
-from aiges.engine import Data, Modes, ResultCallback
-from aiges.errors import EngineError, EngineLoadError
+from aiges.engine import Data, MeterCallback, Modes, ResultCallback, TraceCallback
+from aiges.errors import EngineError, EngineLoadError, Unsupported
 from aiges.native import lists
 from aiges.native.cdef import ffi
 from aiges.native.symbols import ALL, check
 
 log = logging.getLogger(__name__)
 NULL = ffi.NULL
+# Meter keys and trace texts are engine strings: copied, at most this many bytes.
+CTRL_TEXT_MAX = 4096
 
 
 def load(path: str | Path) -> "CEngine":
@@ -21,35 +23,42 @@ def load(path: str | Path) -> "CEngine":
 
 
 class _Tags:
-    """usrTag buffers by address.
+    """usrTag buffers by address, for every call that hands one to the engine.
 
     A callback is matched by the pointer value alone, never by reading through it:
-    a late or unknown tag is ignored. Finished tags stay allocated for a while in
-    ``_retired`` so that a late callback cannot hit an address already reused by a
-    newer request, and an engine that reads its tag late reads valid memory.
+    a late or unknown tag is ignored (result callbacks) or reported as sid "-"
+    (meter and trace). Finished tags stay allocated for a while in ``_retired`` so
+    that a late callback cannot hit an address already reused by a newer request,
+    and an engine that reads its tag late reads valid memory.
     """
 
     def __init__(self, retired: int = 65536):
         self._lock = threading.Lock()
-        self._live: dict[int, tuple[object, ResultCallback, bool]] = {}
+        # addr -> (buffer, sid, result handler or None, handler called once)
+        self._live: dict[int, tuple[object, str, ResultCallback | None, bool]] = {}
         self._retired: deque = deque(maxlen=retired)
 
-    def open(self, text: str, handler: ResultCallback, once: bool) -> tuple[object, int]:
+    def open(self, text: str, handler: ResultCallback | None = None,
+             once: bool = True) -> tuple[object, int]:
         buf = ffi.new("char[]", text.encode())
         addr = int(ffi.cast("uintptr_t", buf))
         with self._lock:
-            self._live[addr] = (buf, handler, once)
+            self._live[addr] = (buf, text, handler, once)
         return buf, addr
+
+    def sid(self, addr: int) -> str:
+        entry = self._live.get(addr)  # one dict read: atomic, no lock needed
+        return "-" if entry is None else entry[1]
 
     def claim(self, addr: int) -> ResultCallback | None:
         with self._lock:
             entry = self._live.get(addr)
-            if entry is None:
+            if entry is None or entry[2] is None:
                 return None
-            if entry[2]:
+            if entry[3]:
                 del self._live[addr]
                 self._retired.append(entry[0])
-        return entry[1]
+        return entry[2]
 
     def close(self, addr: int) -> None:
         with self._lock:
@@ -81,6 +90,9 @@ class CEngine:
         # Kept for the library's lifetime: the engine may call it from any thread, any time.
         self._callback = ffi.callback("wrapperCallback", self._on_result, error=-1,
                                       onerror=self._on_callback_error)
+        self._ctrl: list = []  # wrapperSetCtrl callbacks, kept for the library's lifetime
+        self._meter: MeterCallback | None = None
+        self._trace: TraceCallback | None = None
         self._closed = False
 
     def _symbol(self, name: str):
@@ -101,6 +113,36 @@ class CEngine:
         fn = self._fn["wrapperError"]
         text = lists.text(fn(code)) if fn else ""
         return text or f"engine error {code}"
+
+    def set_ctrl(self, meter: MeterCallback, trace: TraceCallback) -> None:
+        """wrapperSetCtrl(CTMeterCustom) and (CTTraceLog), when the library exports it."""
+        fn = self._fn["wrapperSetCtrl"]
+        if fn is None:
+            return
+        self._meter, self._trace = meter, trace
+        if not self._ctrl:
+            self._ctrl = [
+                ("CTMeterCustom", ffi.callback("wrapperMeterCustom", self._on_meter, error=-1,
+                                               onerror=self._on_callback_error)),
+                ("CTTraceLog", ffi.callback("wrapperTraceLog", self._on_trace, error=-1,
+                                            onerror=self._on_callback_error)),
+            ]
+        for kind, callback in self._ctrl:
+            ret = fn(getattr(self._lib, kind), ffi.cast("void*", callback))
+            if ret:
+                log.warning("wrapperSetCtrl refused a callback",
+                            extra={"type": kind, "code": ret, "error": self.error_text(ret)})
+
+    def _on_meter(self, usr_tag, key, count):
+        # usrTag may be stale or NULL: only its value is looked up, never read through.
+        self._meter(self._tags.sid(int(ffi.cast("uintptr_t", usr_tag))),
+                    lists.text(key, CTRL_TEXT_MAX), count)
+        return 0
+
+    def _on_trace(self, usr_tag, key, value):
+        self._trace(self._tags.sid(int(ffi.cast("uintptr_t", usr_tag))),
+                    lists.text(key, CTRL_TEXT_MAX), lists.text(value, CTRL_TEXT_MAX))
+        return 0
 
     def init(self, config: dict[str, str]) -> None:
         keep: list = []
@@ -123,18 +165,19 @@ class CEngine:
     def exec(self, tag: str, params: dict[str, str], data: list[Data],
              psr_ids: list[int]) -> list[Data]:
         keep: list = []
-        tag_buf = ffi.new("char[]", tag.encode())
+        tag_buf, addr = self._tags.open(tag)
         out = ffi.new("pDataList*")
-        ret = self._fn["wrapperExec"](tag_buf, lists.param_list(params, keep),
-                                      lists.data_list(data, keep), out,
-                                      lists.u32_array(psr_ids, keep), len(psr_ids))
         try:
+            ret = self._fn["wrapperExec"](tag_buf, lists.param_list(params, keep),
+                                          lists.data_list(data, keep), out,
+                                          lists.u32_array(psr_ids, keep), len(psr_ids))
             if ret:
                 raise self._error("exec", ret)
             return lists.read_data(out[0])
         finally:
             if out[0] != NULL:
                 self._fn["wrapperExecFree"](tag_buf, out)
+            self._tags.close(addr)
 
     def exec_async(self, tag: str, params: dict[str, str], data: list[Data],
                    psr_ids: list[int], timeout_ms: int, on_result: ResultCallback) -> object:
@@ -169,7 +212,7 @@ class CEngine:
         keep: list = []
         fn = self._fn["wrapperLoadRes"]
         if fn is None:
-            raise EngineError("loadRes", -1, "the engine does not export wrapperLoadRes")
+            raise Unsupported("wrapperLoadRes", "it cannot load personalization resources")
         ret = fn(lists.data_list(data, keep), res_id)
         if ret:
             raise self._error("loadRes", ret)
@@ -177,7 +220,7 @@ class CEngine:
     def unload_res(self, res_id: int) -> None:
         fn = self._fn["wrapperUnloadRes"]
         if fn is None:
-            raise EngineError("unloadRes", -1, "the engine does not export wrapperUnloadRes")
+            raise Unsupported("wrapperUnloadRes", "it cannot unload resources")
         ret = fn(res_id)
         if ret:
             raise self._error("unloadRes", ret)
@@ -186,18 +229,15 @@ class CEngine:
     def create(self, tag: str, params: dict[str, str], psr_ids: list[int],
                on_result: ResultCallback | None) -> object:
         keep: list = []
-        if on_result is None:
-            tag_buf, addr, callback = ffi.new("char[]", tag.encode()), None, NULL
-        else:
-            (tag_buf, addr), callback = self._tags.open(tag, on_result, once=False), self._callback
+        tag_buf, addr = self._tags.open(tag, on_result, once=False)
+        callback = NULL if on_result is None else self._callback
         err = ffi.new("int*")
         handle = self._fn["wrapperCreate"](tag_buf, lists.param_list(params, keep), callback,
                                            lists.u32_array(psr_ids, keep), len(psr_ids), err)
         if handle == NULL or err[0]:
             if handle != NULL:
                 self._fn["wrapperDestroy"](handle)
-            if addr is not None:
-                self._tags.close(addr)
+            self._tags.close(addr)
             raise self._error("create", err[0] or -1)
         return _Session(handle, tag_buf, addr)
 
@@ -220,7 +260,6 @@ class CEngine:
 
     def destroy(self, session: _Session) -> None:
         ret = self._fn["wrapperDestroy"](session.handle)
-        if session.addr is not None:
-            self._tags.close(session.addr)
+        self._tags.close(session.addr)
         if ret:
             raise self._error("destroy", ret)

@@ -58,8 +58,9 @@ def u32_array(values: list[int], keep: list) -> object:
     return array
 
 
-def text(ptr) -> str:
-    return ffi.string(ptr).decode("utf-8", "replace") if ptr != NULL else ""
+def text(ptr, limit: int = -1) -> str:
+    """A NUL-terminated engine string (at most ``limit`` bytes when given); NULL is ""."""
+    return ffi.string(ptr, limit).decode("utf-8", "replace") if ptr != NULL else ""
 
 
 def read_params(head) -> dict[str, str]:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from aiges.dto import DataListCls, DataListNode, Response
 from aiges.engine import Data, DataStatus, Modes, ResultCallback
-from aiges.errors import EngineError, EngineLoadError
+from aiges.errors import EngineError, EngineLoadError, Unsupported
 from aiges.python.binding import bind
 from aiges.python.push import routes
 from aiges.sdk import WrapperBase
@@ -106,6 +106,9 @@ class PythonEngine:
     def fini(self) -> None:
         self._check("fini", self._call("fini", self.wrapper.wrapperFini))
 
+    def set_ctrl(self, meter, trace) -> None:
+        """The Python SDK has no service callbacks: nothing to hand over."""
+
     def close(self) -> None:
         pass
 
@@ -135,6 +138,9 @@ class PythonEngine:
 
     # -- personalization -----------------------------------------------------------------------
     def load_res(self, res_id: int, data: list[Data]) -> None:
+        # WrapperBase's default returns 0: accepting a resource nobody keeps would mislead.
+        if not self._defines("wrapperLoadRes"):
+            raise Unsupported("wrapperLoadRes", "it cannot load personalization resources")
         self._check("loadRes", self._call("loadRes", self._load_res, data=_request(data),
                                           pers=res_id))
 

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from functools import partial
+from time import perf_counter
 
 from aiohttp import WSCloseCode, web
 
@@ -12,7 +14,9 @@ from aiges.engine import Engine
 from aiges.errors import AigesError
 from aiges.pool import InstancePool
 from aiges.runner import Runner
-from aiges.server import session_api
+from aiges.server import resources, session_api
+from aiges.server import openapi
+from aiges.server import ops
 from aiges.server.responses import CORS, error, json_body, read_body
 from aiges.server.state import STATE, State
 from aiges.server.ws import websocket
@@ -33,7 +37,10 @@ def create_app(config: Config, engine: Engine) -> web.Application:
     app.router.add_post(f"{base}/sessions/{{sid}}", session_api.write)
     app.router.add_get(f"{base}/sessions/{{sid}}", session_api.poll)
     app.router.add_delete(f"{base}/sessions/{{sid}}", session_api.delete)
+    resources.add_routes(app, base)
     app.router.add_get("/health", health)
+    ops.add_routes(app)  # /ready, /metrics
+    openapi.add_routes(app)  # /openapi.json, /docs: keep after every other route
     app.router.add_route("OPTIONS", "/{tail:.*}", preflight)
     app.router.add_route("*", "/{tail:.*}", not_found)
     return app
@@ -43,13 +50,17 @@ async def _engine_lifecycle(app: web.Application):
     state = app[STATE]
     config, engine = state.config, state.engine
     pool = InstancePool(config.instances, config.queue_limit, config.wait_ms / 1000)
-    runner = Runner(engine, pool, config.once_timeout_ms / 1000, config.async_mode)
+    runner = Runner(engine, pool, config.once_timeout_ms / 1000, config.async_mode,
+                    state.metrics)
+    await runner.call(engine.set_ctrl, *ops.engine_callbacks(state))
     await runner.call(engine.init, config.wrapper)
     log.info("engine initialised", extra={"engine": engine.path, "version": engine.version(),
                                           "instances": pool.size})
     state.runner, state.ready = runner, True
     state.sessions = SessionRegistry(engine, runner, pool, config.session_ttl_ms / 1000,
-                                     config.realtime_rlt, pushed=config.async_mode)
+                                     config.realtime_rlt, pushed=config.async_mode,
+                                     on_end=partial(ops.session_end, state))
+    state.metrics.watch(pool, state.sessions)
     try:
         yield
     finally:
@@ -71,7 +82,7 @@ async def _engine_lifecycle(app: web.Application):
 async def _end_sessions(app: web.Application) -> None:
     """Shutdown: open sessions get the drain time to finish, then their sockets close (1001)."""
     state = app[STATE]
-    state.ready = False
+    state.ready, state.draining = False, True
     if state.sessions is None:
         return
     try:
@@ -85,28 +96,32 @@ async def _end_sessions(app: web.Application) -> None:
 
 async def once(request: web.Request) -> web.Response:
     state = request.app[STATE]
+    started = perf_counter()
     sid = protocol.new_sid()
+    failure = None
     try:
         body = await read_body(request)
         req = protocol.parse(protocol.loads(body), state.config.service,
                              state.config.header_pass, sid)
         items = await state.runner.once(req)
-        return json_body(protocol.success(sid, items, req.outputs))
+        response = json_body(protocol.success(sid, items, req.outputs))
     except AigesError as exc:
-        _log_failure(request, sid, exc)
-        return error(exc, sid)
+        _log_failure(request, sid, exc, state.config.access_log)
+        response, failure = error(exc, sid), exc
+    ops.once_done(state, request.path, sid, started, failure)
+    return response
 
 
-def _log_failure(request: web.Request, sid: str, exc: AigesError) -> None:
+def _log_failure(request: web.Request, sid: str, exc: AigesError, access_log: bool) -> None:
     level = logging.ERROR if exc.http_status >= 500 else logging.INFO
+    if access_log and level < logging.ERROR:
+        return  # the access line of the request carries the code and message
     log.log(level, "request failed", extra={"sid": sid, "route": request.path,
                                             "code": exc.code, "error": exc.message})
 
 
 async def health(request: web.Request) -> web.Response:
-    state = request.app[STATE]
-    if not state.ready:
-        return json_body(b'{"status":"starting"}', 503)
+    """Liveness: 200 while the process serves (readiness is /ready)."""
     return json_body(b'{"status":"ok"}')
 
 

@@ -18,17 +18,22 @@ from aiges.server.state import STATE
 from aiges.sessions import Session
 
 MAX_WAIT_MS = 60000
+MODE = "session_http"  # label of these sessions in metrics and the access log
 
 
 async def create(request: web.Request) -> web.Response:
     state = request.app[STATE]
     sid = protocol.new_sid()
     try:
-        body = await read_body(request)
-        doc = protocol.loads(body) if body.strip() else {}
-        req = protocol.parse(doc, state.config.service, state.config.header_pass, sid,
-                             need_payload=False)
-        session = await state.sessions.open(sid, req.params, req.psr_ids, req.outputs)
+        try:
+            body = await read_body(request)
+            doc = protocol.loads(body) if body.strip() else {}
+            req = protocol.parse(doc, state.config.service, state.config.header_pass, sid,
+                                 need_payload=False)
+        except AigesError as exc:
+            state.sessions.reject(sid, MODE, exc)
+            raise
+        session = await state.sessions.open(sid, req.params, req.psr_ids, req.outputs, MODE)
         if req.data:
             await session.write(req.data)
         return await _answer(request, session)

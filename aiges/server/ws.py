@@ -18,6 +18,7 @@ from aiges.server.state import STATE, State
 from aiges.sessions import Session
 
 log = logging.getLogger(__name__)
+MODE = "session_ws"  # label of these sessions in metrics and the access log
 
 
 async def websocket(request: web.Request) -> web.StreamResponse:
@@ -30,11 +31,15 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         async with asyncio.timeout(state.config.ws_session_timeout_s):
             await _converse(ws, state, holder)
     except AigesError as exc:
+        if holder:
+            holder[0].set_error(exc)
         await _send_error(ws, exc, holder[0].sid if holder else "")
     except TimeoutError:
-        await _send_error(ws, AigesError(errors.SESSION_TIMEOUT, "session lasted longer than "
-                                         f"{state.config.ws_session_timeout_s:g}s"),
-                          holder[0].sid if holder else "")
+        exc = AigesError(errors.SESSION_TIMEOUT, "session lasted longer than "
+                         f"{state.config.ws_session_timeout_s:g}s")
+        if holder:
+            holder[0].set_error(exc)
+        await _send_error(ws, exc, holder[0].sid if holder else "")
     finally:
         state.websockets.discard(ws)
         if holder:
@@ -46,10 +51,14 @@ async def websocket(request: web.Request) -> web.StreamResponse:
 
 async def _converse(ws: web.WebSocketResponse, state: State, holder: list[Session]) -> None:
     config = state.config
-    req = _parse(await _receive(ws, config.ws_read_timeout_s), state, None)
+    try:
+        req = _parse(await _receive(ws, config.ws_read_timeout_s), state, None)
+    except AigesError as exc:
+        state.sessions.reject("-", MODE, exc)
+        raise
     if req is None:
         return
-    session = await state.sessions.open(req.sid, req.params, req.psr_ids, req.outputs)
+    session = await state.sessions.open(req.sid, req.params, req.psr_ids, req.outputs, MODE)
     holder.append(session)
     pump = asyncio.create_task(_pump(ws, session))
     try:

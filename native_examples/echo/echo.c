@@ -13,6 +13,8 @@
  *   no_callback=true  async: never call back (the loader must time out)
  *   inline=true       async: call back on the caller's thread, before returning
  *   callback_twice=true  async: call back twice (the loader must ignore the 2nd)
+ *   late_ctrl_ms=N    sync: also meter and trace N ms after the call, from a detached
+ *                     thread, with the by then stale usrTag (and trace with NULL)
  */
 #define _POSIX_C_SOURCE 200809L
 #include "echo_internal.h"
@@ -21,7 +23,7 @@
 #include <pthread.h>
 
 struct options {
-    int delay_ms, fail, empty, show_config, no_callback, inline_cb, twice;
+    int delay_ms, fail, empty, show_config, no_callback, inline_cb, twice, late_ctrl_ms;
 };
 
 static int parse_options(pParamList params, struct options* o)
@@ -30,7 +32,9 @@ static int parse_options(pParamList params, struct options* o)
     int rc = echo_param_int(params, "delay_ms", &o->delay_ms);
     if (!rc)
         rc = echo_param_int(params, "fail", &o->fail);
-    if (rc || o->delay_ms < 0)
+    if (!rc)
+        rc = echo_param_int(params, "late_ctrl_ms", &o->late_ctrl_ms);
+    if (rc || o->delay_ms < 0 || o->late_ctrl_ms < 0)
         return ECHO_ERR_ARG;
     if (o->fail)
         echo_fail_requested(o->fail);
@@ -83,6 +87,8 @@ int WrapperAPI wrapperExec(const char* usrTag, pParamList params, pDataList reqD
     echo_ctrl_exec(usrTag);
     struct options o;
     int rc = parse_options(params, &o);
+    if (!rc && o.late_ctrl_ms)
+        rc = echo_ctrl_later(usrTag, o.late_ctrl_ms);
     if (rc)
         return rc;
     echo_sleep_ms(o.delay_ms);

@@ -42,6 +42,10 @@ void echo_async_end(void);
 
 /* Meter and trace callbacks from wrapperSetCtrl, for one exec. */
 void echo_ctrl_exec(const char* usrTag);
+/* Meter "echo_late" and trace "late" with usrTag (its value only: it is stale by
+ * then), and trace "late_null" with NULL, ms milliseconds from now on a detached
+ * thread (skipped if wrapperFini comes first); 0 or ECHO_ERR_NOMEM/THREAD. */
+int echo_ctrl_later(const char* usrTag, int ms);
 
 /* JSON object of the wrapperInit config (malloc'ed), NULL when out of memory. */
 char* echo_config_json(void);

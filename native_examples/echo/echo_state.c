@@ -151,6 +151,53 @@ void echo_ctrl_exec(const char* usrTag)
         trace(usrTag, "echo", "exec");
 }
 
+struct late_ctrl {
+    const char* usrTag; /* passed on, never read */
+    int ms;
+};
+
+static void* late_ctrl_main(void* arg)
+{
+    struct late_ctrl* late = arg;
+    if (!echo_sleep_ms(late->ms)) {
+        pthread_mutex_lock(&g_ctrl_mu);
+        wrapperMeterCustom meter = g_meter;
+        wrapperTraceLog trace = g_trace;
+        pthread_mutex_unlock(&g_ctrl_mu);
+        if (meter)
+            meter(late->usrTag, "echo_late", 1);
+        if (trace) {
+            trace(late->usrTag, "echo", "late");
+            trace(NULL, "echo", "late_null");
+        }
+    }
+    free(late);
+    echo_async_end(); /* last: wrapperFini may return right after this */
+    return NULL;
+}
+
+int echo_ctrl_later(const char* usrTag, int ms)
+{
+    struct late_ctrl* late = malloc(sizeof *late);
+    if (!late)
+        return ECHO_ERR_NOMEM;
+    late->usrTag = usrTag;
+    late->ms = ms;
+    echo_async_begin();
+    pthread_t t;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    int rc = pthread_create(&t, &attr, late_ctrl_main, late);
+    pthread_attr_destroy(&attr);
+    if (rc) {
+        free(late);
+        echo_async_end();
+        return ECHO_ERR_THREAD;
+    }
+    return 0;
+}
+
 char* echo_config_json(void)
 {
     pthread_mutex_lock(&g_cfg_mu);

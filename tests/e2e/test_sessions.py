@@ -30,7 +30,7 @@ def chunks(texts: list[str], key: str = "input", **params) -> list[dict]:
         return [frame(texts[0], 3, key, **params)]
     statuses = [0] + [1] * (len(texts) - 2) + [2]
     return [frame(t, s, key, **(params if i == 0 else {}))
-            for i, (t, s) in enumerate(zip(texts, statuses))]
+            for i, (t, s) in enumerate(zip(texts, statuses, strict=True))]
 
 
 @pytest.fixture

@@ -1,0 +1,124 @@
+"""Prometheus metrics of one service (SPEC 5), on a registry of its own.
+
+One ``Metrics`` per application, made by ``create_app`` and kept in its state: no
+module-level registry, so two apps in one process (tests) never share counts.
+Labelled children are created once per label combination and cached, so that the
+per-request cost is a dict lookup, a counter increment and a histogram observe.
+Every method is safe from any thread (prometheus_client locks its values).
+Knows nothing of HTTP or cffi.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
+from prometheus_client.process_collector import ProcessCollector
+
+log = logging.getLogger(__name__)
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+# Seconds; one set for once requests (milliseconds) and whole sessions (minutes).
+REQUEST_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                   10.0, 30.0, 60.0, 300.0, float("inf"))
+ENGINE_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                  0.5, 1.0, 2.5, 5.0, 10.0, 30.0, float("inf"))
+# Engines choose meter keys and error codes: past this many distinct values per
+# metric, new ones are counted under "other" rather than growing without bound.
+MAX_LABEL_VALUES = 200
+OTHER = "other"
+
+
+class _Children:
+    """``metric.labels(*values)`` cached per values tuple, capped in number."""
+
+    def __init__(self, name: str, metric, limit: int = MAX_LABEL_VALUES):
+        self._name = name
+        self._metric = metric
+        self._limit = limit
+        self._cache: dict[tuple, object] = {}
+        self._lock = threading.Lock()
+
+    def get(self, values: tuple):
+        child = self._cache.get(values)
+        if child is None:
+            child = self._add(values)
+        return child
+
+    def _add(self, values: tuple):
+        with self._lock:
+            child = self._cache.get(values)
+            if child is not None:
+                return child
+            if len(self._cache) >= self._limit:
+                log.warning("too many label values; counting the rest as %r", OTHER,
+                            extra={"metric": self._name, "labels": values})
+                values = (*values[:-1], OTHER)
+                child = self._cache.get(values)
+                if child is not None:
+                    return child
+            child = self._metric.labels(*(str(v) for v in values))
+            self._cache[values] = child
+            return child
+
+
+class Metrics:
+    def __init__(self, process: bool = True):
+        self.registry = registry = CollectorRegistry()
+        if process:
+            ProcessCollector(registry=registry)
+        requests = Counter("aiges_requests", "Requests answered, by mode (once, session_ws, "
+                           "session_http; a session counts once, at its end) and header.code "
+                           "(0 = ok)", ("mode", "code"), registry=registry)
+        latency = Histogram("aiges_request_duration_seconds", "Once: the whole request; "
+                            "sessions: from create to end", ("mode",), buckets=REQUEST_BUCKETS,
+                            registry=registry)
+        engine_calls = Histogram("aiges_engine_call_duration_seconds", "Time inside one engine "
+                                 "call, by op (exec, execAsync, create, write, read, destroy, "
+                                 "init, fini, ...)", ("op",), buckets=ENGINE_BUCKETS,
+                                 registry=registry)
+        engine_errors = Counter("aiges_engine_errors", "Non-zero engine returns, by op and the "
+                                "engine's own code", ("op", "code"), registry=registry)
+        meter = Counter("aiges_engine_meter", "Counts the engine reported through its "
+                        "CTMeterCustom callback, by meter key", ("key",), registry=registry)
+        self.instances = Gauge("aiges_instances", "Engine instances ([fc] max)",
+                               registry=registry)
+        self.instances_in_use = Gauge("aiges_instances_in_use", "Instances held by a request "
+                                      "or session", registry=registry)
+        self.queue_depth = Gauge("aiges_queue_depth", "Requests waiting for a free instance",
+                                 registry=registry)
+        self.sessions_active = Gauge("aiges_sessions_active", "Open streaming sessions",
+                                     registry=registry)
+        self._requests = _Children("aiges_requests", requests)
+        self._latency = _Children("aiges_request_duration_seconds", latency)
+        self._engine_calls = _Children("aiges_engine_call_duration_seconds", engine_calls)
+        self._engine_errors = _Children("aiges_engine_errors", engine_errors)
+        self._meter = _Children("aiges_engine_meter", meter)
+
+    def request(self, mode: str, code: int, seconds: float) -> None:
+        self._requests.get((mode, code)).inc()
+        self._latency.get((mode,)).observe(seconds)
+
+    def engine_call(self, op: str, seconds: float) -> None:
+        self._engine_calls.get((op,)).observe(seconds)
+
+    def engine_error(self, op: str, code: int) -> None:
+        self._engine_errors.get((op, code)).inc()
+
+    def meter(self, key: str, count: int) -> None:
+        if count < 0:
+            # A Prometheus counter only goes up; a negative count has no meaning here.
+            log.warning("negative engine meter count ignored", extra={"key": key, "count": count})
+            return
+        self._meter.get((key,)).inc(count)
+
+    def watch(self, pool, sessions) -> None:
+        """Gauges read at scrape time from the instance pool and the session registry."""
+        self.instances.set_function(lambda: pool.size)
+        self.instances_in_use.set_function(lambda: pool.in_use)
+        self.queue_depth.set_function(lambda: pool.waiting)
+        self.sessions_active.set_function(lambda: len(sessions.live))
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,122 @@
+"""Personalization resources (SPEC 5): wrapperLoadRes / wrapperUnloadRes over HTTP.
+
+POST   /v1/{service}/resources        load: the payload items become the DataList
+GET    /v1/{service}/resources        the ids loaded through this service
+DELETE /v1/{service}/resources/{id}   unload
+
+POST takes a request document like a once request: every payload item is one node,
+typed by its text/audio/image/video field as usual (text -> DataText; the loader
+sends no DataPer), ``header.res_id`` (one number, 1..4294967295) picks the id, else
+the loader assigns one. ``parameter`` is ignored: wrapperLoadRes takes no params.
+The engine calls run on the engine threads and are shielded from client disconnects,
+so the ids kept in State.resources always match what the engine was told.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import orjson
+from aiohttp import web
+
+from aiges import errors, protocol
+from aiges.errors import AigesError
+from aiges.resources import MAX_ID
+from aiges.server.responses import error, json_body, read_body
+from aiges.server.state import STATE, State
+
+log = logging.getLogger(__name__)
+
+
+def add_routes(app: web.Application, base: str) -> None:
+    app.router.add_post(f"{base}/resources", load)
+    app.router.add_get(f"{base}/resources", listing)
+    app.router.add_delete(f"{base}/resources/{{res_id}}", unload)
+
+
+async def load(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    sid = protocol.new_sid()
+    try:
+        if not state.ready:  # draining: wrapperFini is next, a new resource would be lost
+            raise AigesError(errors.INVALID_OPERATION, "service is not ready (starting or "
+                                                       "draining): no resource loaded", 503)
+        doc = protocol.loads(await read_body(request))
+        header = doc.get("header")
+        wanted = _res_id(header.get("res_id") if isinstance(header, dict) else None,
+                         "header.res_id")
+        req = protocol.parse(doc, state.config.service, state.config.header_pass, sid)
+        res_id = state.resources.reserve(wanted)
+        await _shielded(_load(state, res_id, req))
+    except AigesError as exc:
+        return _failed(request, sid, exc)
+    return _answer(sid, res_id)
+
+
+async def _load(state: State, res_id: int, req: protocol.Request) -> None:
+    ok = False
+    try:
+        await state.runner.call(state.engine.load_res, res_id, req.data)
+        ok = True
+    finally:
+        state.resources.load_done(res_id, ok)
+    log.info("resource loaded", extra={"sid": req.sid, "res_id": res_id, "items": len(req.data),
+                                       "bytes": sum(len(d.data) for d in req.data)})
+
+
+async def unload(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    sid = protocol.new_sid()
+    try:
+        res_id = _res_id(request.match_info["res_id"], "the resource id")
+        state.resources.begin_unload(res_id)
+        await _shielded(_unload(state, res_id, sid))
+    except AigesError as exc:
+        return _failed(request, sid, exc)
+    return _answer(sid, res_id)
+
+
+async def _unload(state: State, res_id: int, sid: str) -> None:
+    ok = False
+    try:
+        await state.runner.call(state.engine.unload_res, res_id)
+        ok = True
+    finally:
+        state.resources.unload_done(res_id, ok)
+    log.info("resource unloaded", extra={"sid": sid, "res_id": res_id})
+
+
+async def listing(request: web.Request) -> web.Response:
+    ids = request.app[STATE].resources.loaded()
+    return json_body(orjson.dumps({"header": {"code": 0, "message": "success"}, "res_ids": ids}))
+
+
+def _answer(sid: str, res_id: int) -> web.Response:
+    return json_body(orjson.dumps({"header": {"code": 0, "message": "success", "sid": sid},
+                                   "res_id": res_id}))
+
+
+def _res_id(value, name: str) -> int | None:
+    """One id: a JSON integer or a decimal string; None when absent."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
+        value = int(value.strip())
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_ID:
+        raise AigesError(errors.INVALID_PARAM,
+                         f"{name} must be one number from 1 to {MAX_ID}, got {value!r}")
+    return value
+
+
+async def _shielded(coro) -> None:
+    """Runs coro to its end even if the client goes away; its outcome is always retrieved."""
+    task = asyncio.ensure_future(coro)
+    task.add_done_callback(lambda t: t.cancelled() or t.exception())
+    await asyncio.shield(task)
+
+
+def _failed(request: web.Request, sid: str, exc: AigesError) -> web.Response:
+    level = logging.ERROR if exc.http_status >= 500 and exc.http_status != 501 else logging.INFO
+    log.log(level, "resource request failed", extra={"sid": sid, "route": request.path,
+                                                     "code": exc.code, "error": exc.message})
+    return error(exc, sid)
