@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from aiges import scaffold
+from aiges.client.commands import add_bench, add_call
 
 NEXT_STEPS = {
     "c": ("cd {root}",
@@ -27,6 +28,8 @@ def parser() -> argparse.ArgumentParser:
                    help="print the directory holding wrapper.h and type.h (for build systems)")
     commands = p.add_subparsers(dest="command", metavar="COMMAND")
     add_create(commands)
+    add_call(commands)
+    add_bench(commands)
     return p
 
 
