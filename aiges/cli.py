@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import re
 import signal
 import sys
@@ -37,6 +38,13 @@ def parser() -> argparse.ArgumentParser:
                         "default on)")
     p.add_argument("-m", "--mode", type=int, default=0,
                    help="accepted for upstream scripts; only 0 (native) exists")
+    p.add_argument("--workers", type=int, metavar="N",
+                   help="worker processes serving one port, each with its own engine, "
+                        "restarted when they die ([aiges] workers, default 1)")
+    p.add_argument("--gpus", metavar="IDS",
+                   help="GPU ids, e.g. 0,1: each worker gets one as CUDA_VISIBLE_DEVICES, "
+                        "round-robin ([aiges] gpus)")
+    p.add_argument("--worker-of", type=int, metavar="PID", help=argparse.SUPPRESS)
     p.add_argument("--init", nargs="?", const="aiges.toml", metavar="PATH",
                    help="write a commented default aiges.toml and exit")
     return p
@@ -52,7 +60,8 @@ def upstream_argv(argv: list[str]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(upstream_argv(sys.argv[1:] if argv is None else argv))
+    argv = upstream_argv(sys.argv[1:] if argv is None else argv)
+    args = parser().parse_args(argv)
     if args.init:
         return write_default(Path(args.init))
     if not args.engine:
@@ -63,8 +72,18 @@ def main(argv: list[str] | None = None) -> int:
         print(f"aiges-load: {exc}", file=sys.stderr)
         return 2
     logs.configure(config.log_level, config.log_file)
-    for warning in config.warnings:
+    for warning in config.warnings if args.worker_of is None else ():
         log.warning(warning)
+    if args.worker_of is None and config.workers > 1:
+        from aiges import supervisor
+        return supervisor.run(config, argv)
+    if args.worker_of is not None:
+        from aiges import supervisor
+        if not supervisor.attach_to_supervisor(args.worker_of):
+            return 1
+    elif config.gpus:
+        os.environ["CUDA_VISIBLE_DEVICES"] = config.gpus[0]
+        log.info("gpu", extra={"CUDA_VISIBLE_DEVICES": config.gpus[0]})
     try:
         engine = load_engine(args.engine)
     except EngineLoadError as exc:
@@ -75,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
                     "use wrapperExec; sessions still get the callback")
     try:
         _event_loop_policy()
-        asyncio.run(serve(config, engine))
+        asyncio.run(serve(config, engine, worker=args.worker_of is not None))
     except AigesError as exc:
         log.error("engine start-up failed", extra={"code": exc.code, "error": exc.message})
         return 1
@@ -89,10 +108,13 @@ def main(argv: list[str] | None = None) -> int:
 def load_config(args) -> configuration.Config:
     path = args.config or ("aiges.toml" if Path("aiges.toml").is_file() else None)
     config = configuration.load(path, args.service)
+    if args.workers is not None and args.workers < 1:
+        raise configuration.ConfigError(f"--workers must be 1 or more, got {args.workers}")
     return configuration.override(
         config, host=args.host, port=args.port, instances=args.instances,
         async_mode=args.async_mode, once_timeout_ms=args.once_timeout_ms,
-        log_level=args.log_level, access_log=args.access_log)
+        log_level=args.log_level, access_log=args.access_log, workers=args.workers,
+        gpus=None if args.gpus is None else configuration.gpu_list(args.gpus))
 
 
 def load_engine(path: str):
@@ -121,8 +143,11 @@ def _event_loop_policy() -> None:
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
 
 
-async def serve(config: configuration.Config, engine) -> None:
+async def serve(config: configuration.Config, engine, worker: bool = False) -> None:
+    """Serve until SIGTERM/SIGINT. ``worker``: one of a supervisor's workers, sharing the
+    port (SO_REUSEPORT) and naming itself in every response."""
     from aiges.server import create_app
+    from aiges.server.app import drain
     from aiges.server.ops import begin_drain
 
     stop = asyncio.Event()
@@ -130,17 +155,26 @@ async def serve(config: configuration.Config, engine) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     app = create_app(config, engine)
+    if worker:
+        from aiges import supervisor
+        supervisor.mark_responses(app)
     runner = web.AppRunner(app, access_log=None,
                            shutdown_timeout=config.drain_timeout_ms / 1000)
     await runner.setup()
     try:
-        site = web.TCPSite(runner, config.host, config.port, reuse_address=True)
+        site = web.TCPSite(runner, config.host, config.port, reuse_address=True,
+                           reuse_port=worker or None)
         await site.start()
-        log.info(f"ready on http://{_display_host(config.host)}:{config.port}/v1/{config.service}",
-                 extra={"engine": engine.path})
+        # A worker's line is debug: its supervisor says "ready on" once all are.
+        log.log(logging.DEBUG if worker else logging.INFO,
+                f"ready on http://{_display_host(config.host)}:{config.port}/v1/{config.service}",
+                extra={"engine": engine.path, "pid": os.getpid()})
+        if worker:
+            supervisor.report_ready()
         await stop.wait()
         begin_drain(app)  # not ready from the first moment, before connections drain
         log.info("shutting down: not ready, draining in-flight requests")
+        await drain(app, runner)  # stop accepting; open sessions may still finish
     finally:
         await runner.cleanup()
         engine.close()

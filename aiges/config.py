@@ -31,9 +31,13 @@ class Config:
     max_body: int = 64 * 1024 * 1024
     ws_read_timeout_s: float = 30.0
     ws_session_timeout_s: float = 600.0
+    ws_max_frame: int = 16 * 1024 * 1024   # [ws] maxFrame: bytes of one WebSocket frame
+    max_sessions: int = 0                  # [fc] maxSessions: 0 = bounded by [fc] max only
     log_level: str = "info"
     log_file: str = ""
     access_log: bool = True
+    workers: int = 1          # worker processes on one port (SO_REUSEPORT); 1 = no supervisor
+    gpus: list[str] = field(default_factory=list)  # CUDA_VISIBLE_DEVICES per worker, round-robin
     schema: engine_schema.EngineSchema | None = None  # [schema]: inputs/params/outputs
     warnings: list[str] = field(default_factory=list)
 
@@ -50,6 +54,18 @@ def _header_pass(value) -> list[str]:
     return [v.strip() for v in str(value).replace(",", ";").split(";") if v.strip()]
 
 
+def _workers(value) -> int:
+    if isinstance(value, bool) or int(value) < 1:
+        raise ValueError(value)
+    return int(value)
+
+
+def gpu_list(value) -> list[str]:
+    """Text ("0,1") or a TOML array ([0, 1]) as ["0", "1"]."""
+    items = value if isinstance(value, list) else str(value).split(",")
+    return [str(v).strip() for v in items if str(v).strip()]
+
+
 # (section, key) -> (Config field, converter). "*" stands for the service's own section.
 KEYS = {
     ("aiges", "asyncMode"): ("async_mode", _flag),
@@ -59,12 +75,16 @@ KEYS = {
     ("aiges", "drainTimeout"): ("drain_timeout_ms", int),
     ("aiges", "maxBody"): ("max_body", int),
     ("aiges", "accessLog"): ("access_log", _flag),
+    ("aiges", "workers"): ("workers", _workers),
+    ("aiges", "gpus"): ("gpus", gpu_list),
     ("fc", "max"): ("instances", int),
     ("fc", "ttl"): ("session_ttl_ms", int),
     ("fc", "queue"): ("queue_limit", int),
     ("fc", "wait"): ("wait_ms", int),
     ("ws", "readTimeout"): ("ws_read_timeout_s", float),
     ("ws", "sessionTimeout"): ("ws_session_timeout_s", float),
+    ("ws", "maxFrame"): ("ws_max_frame", int),
+    ("fc", "maxSessions"): ("max_sessions", int),
     ("log", "level"): ("log_level", str),
     ("log", "file"): ("log_file", str),
 }
@@ -179,6 +199,12 @@ maxBody = 67108864
 # One JSON log line per once request (sid, route, mode, code, latency_ms) and per
 # session at its end (sid, frames, code, duration_ms); false for benchmarks.
 accessLog = true
+# Worker processes, each with its own engine, serving one port (SO_REUSEPORT) under a
+# supervisor that restarts a worker that dies. 1 = one process, no supervisor.
+workers = 1
+# GPU ids handed out round-robin, one per worker, as CUDA_VISIBLE_DEVICES ("0,1").
+# "" leaves CUDA_VISIBLE_DEVICES as it is.
+gpus = ""
 
 [fc]
 # Engine instances: how many requests or sessions run at once.
@@ -189,11 +215,18 @@ ttl = 15000
 queue = 1024
 # How long a request waits for a free instance, in ms, before 10110 / HTTP 429.
 wait = 3000
+# Streaming sessions open at once (each holds an instance for its life); more get
+# 10110 (HTTP 429, or an error frame) at once. 0 = only [fc] max bounds them; set it
+# below max to keep instances free for one-shot requests.
+maxSessions = 0
 
 [ws]
 # Seconds a WebSocket may stay silent, and the longest a session may last.
 readTimeout = 30
 sessionTimeout = 600
+# Largest WebSocket frame in bytes: a bigger one gets an error frame (10009) and a
+# close (1009); the service keeps serving. Never more than [aiges] maxBody.
+maxFrame = 16777216
 
 [log]
 level = "info"

@@ -86,6 +86,9 @@ class Metrics:
                                registry=registry)
         self.instances_in_use = Gauge("aiges_instances_in_use", "Instances held by a request "
                                       "or session", registry=registry)
+        self.instances_stuck = Gauge("aiges_instances_stuck", "Instances held by an engine "
+                                     "call that outlived its request (timed out)",
+                                     registry=registry)
         self.queue_depth = Gauge("aiges_queue_depth", "Requests waiting for a free instance",
                                  registry=registry)
         self.sessions_active = Gauge("aiges_sessions_active", "Open streaming sessions",
@@ -118,6 +121,7 @@ class Metrics:
         self.instances.set_function(lambda: pool.size)
         self.instances_in_use.set_function(lambda: pool.in_use)
         self.queue_depth.set_function(lambda: pool.waiting)
+        self.instances_stuck.set_function(lambda: pool.stuck)
         self.sessions_active.set_function(lambda: len(sessions.live))
 
     def exposition(self) -> bytes:

@@ -25,6 +25,9 @@ class InstancePool:
         self.queue_limit = queue_limit
         self.wait_s = wait_s
         self._free: deque[int] = deque(range(size))
+        # Instances whose call outlived its request (a timed-out C call cannot be
+        # cancelled): out of the pool until the call really returns.
+        self._stuck: set[int] = set()
         self._waiters: deque[asyncio.Future] = deque()
         self._idle = asyncio.Event()
         self._idle.set()
@@ -36,6 +39,20 @@ class InstancePool:
     @property
     def waiting(self) -> int:
         return len(self._waiters)
+
+    @property
+    def stuck(self) -> int:
+        """Instances held by calls that outlived their request."""
+        return len(self._stuck)
+
+    @property
+    def usable(self) -> bool:
+        """At least one instance is not stuck (readiness)."""
+        return len(self._stuck) < self.size
+
+    def mark_stuck(self, instance: int) -> None:
+        """The request holding ``instance`` gave up on its call; ``release`` ends it."""
+        self._stuck.add(instance)
 
     async def acquire(self) -> int:
         if self._free and not self._waiters:
@@ -66,6 +83,7 @@ class InstancePool:
         return instance
 
     def release(self, instance: int) -> None:
+        self._stuck.discard(instance)
         while self._waiters:
             waiter = self._waiters.popleft()
             if not waiter.done():

@@ -171,8 +171,27 @@ def frame(sid: str, items: list[Data], declared: dict[str, dict],
 
 def success(sid: str, items: list[Data], declared: dict[str, dict],
             message: str | None = None, seq: int = 0) -> bytes:
-    return orjson.dumps(frame(sid, items, declared, message, seq))
+    return dumps(frame(sid, items, declared, message, seq))
 
 
 def failure(code: int, message: str, sid: str = "") -> bytes:
-    return orjson.dumps({"header": {"code": code, "message": message, "sid": sid}})
+    return dumps({"header": {"code": code, "message": message, "sid": sid}})
+
+
+def dumps(doc: dict) -> bytes:
+    """JSON bytes of a response document, also when a Python engine handed over text
+    orjson refuses (lone surrogates, non-string keys): such text is made valid UTF-8."""
+    try:
+        return orjson.dumps(doc)
+    except TypeError:
+        return orjson.dumps(_clean(doc), default=str)
+
+
+def _clean(value):
+    if isinstance(value, str):
+        return value.encode("utf-8", "replace").decode("utf-8")
+    if isinstance(value, dict):
+        return {_clean(k if isinstance(k, str) else str(k)): _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    return value

@@ -13,13 +13,14 @@ from concurrent.futures import ThreadPoolExecutor
 from time import perf_counter
 
 from aiges import errors
-from aiges.engine import Data, Engine
+from aiges.engine import Data, DataStatus, Engine
 from aiges.errors import AigesError, EngineError
 from aiges.metrics import Metrics
 from aiges.pool import InstancePool
 from aiges.protocol import Request
 
 log = logging.getLogger(__name__)
+VALID_STATUS = frozenset(int(s) for s in DataStatus)
 
 # Engine method -> op label of the engine call metrics (the ABI's names).
 OPS = {"exec": "exec", "exec_async": "execAsync", "create": "create", "write": "write",
@@ -39,12 +40,21 @@ class Runner:
         self.executor = ThreadPoolExecutor(pool.size, thread_name_prefix="aiges-engine")
 
     def close(self) -> None:
-        self.executor.shutdown(wait=True)
+        stuck = self.pool.stuck
+        if stuck:
+            # Waiting would hang the exit: these calls ignored even wrapperFini.
+            log.error("engine calls still running after wrapperFini", extra={"calls": stuck})
+        self.executor.shutdown(wait=not stuck)
 
     async def call(self, fn, *args):
         """Run a blocking engine call on the engine threads."""
         return await asyncio.get_running_loop().run_in_executor(self.executor, self._timed,
                                                                 fn, *args)
+
+    async def call_aside(self, fn, *args):
+        """Run a blocking engine call on a thread of its own: wrapperFini at shutdown,
+        when every engine thread may be stuck in a call only fini can end."""
+        return await asyncio.to_thread(self._timed, fn, *args)
 
     def _timed(self, fn, *args):
         """On an engine thread: the call, its duration and its error in the metrics."""
@@ -64,11 +74,10 @@ class Runner:
         instance = await self.pool.acquire()
         modes = self.engine.modes
         if (self.async_mode and modes.once_async) or not modes.once_sync:
-            try:
-                return await self._once_async(req)
-            finally:
-                self.pool.release(instance)
-        return await self._once_sync(req, instance)
+            items = await self._once_async(req, instance)
+        else:
+            items = await self._once_sync(req, instance)
+        return checked(items, "exec")
 
     async def _once_sync(self, req: Request, instance: int) -> list[Data]:
         loop = asyncio.get_running_loop()
@@ -79,11 +88,20 @@ class Runner:
             async with asyncio.timeout(self.once_timeout_s):
                 return await asyncio.shield(call)
         except TimeoutError:
-            started = loop.time() - self.once_timeout_s
-            call.add_done_callback(lambda _: log.warning(
-                "wrapperExec returned after its request timed out; instance back in the pool",
-                extra={"sid": req.sid, "seconds": round(loop.time() - started, 3)}))
+            self._stuck(call, instance, req.sid, "wrapperExec")
             raise self._timeout(req.sid, "wrapperExec") from None
+
+    def _stuck(self, call: asyncio.Future, instance: int, sid: str, op: str) -> None:
+        """A call outlived its request: its instance stays out of the pool (and counts
+        against readiness) until the call really returns."""
+        if call.done():
+            return  # returned just as the request gave up: the instance is (being) released
+        loop = asyncio.get_running_loop()
+        started = loop.time() - self.once_timeout_s
+        self.pool.mark_stuck(instance)
+        call.add_done_callback(lambda _: log.warning(
+            f"{op} returned after its request timed out; instance back in the pool",
+            extra={"sid": sid, "seconds": round(loop.time() - started, 3)}))
 
     def _returned(self, call: asyncio.Future, instance: int) -> None:
         self.pool.release(instance)
@@ -102,7 +120,7 @@ class Runner:
         return AigesError(errors.ONCE_TIMEOUT,
                           f"{op} gave no result within {self.once_timeout_s:g}s")
 
-    async def _once_async(self, req: Request) -> list[Data]:
+    async def _once_async(self, req: Request, instance: int) -> list[Data]:
         loop = asyncio.get_running_loop()
         result: asyncio.Future = loop.create_future()
         engine = self.engine
@@ -122,12 +140,30 @@ class Runner:
                 await asyncio.shield(start)
                 return await result
         except TimeoutError:
+            if not start.done():
+                self._stuck(start, instance, req.sid, "wrapperExecAsync")
             raise self._timeout(req.sid, "wrapperExecAsync") from None
         finally:
+            # The instance is held until the answer, and while wrapperExecAsync runs.
+            if start.done():
+                self.pool.release(instance)
+            else:
+                start.add_done_callback(lambda done: self._returned(done, instance))
             if result.cancelled() or not result.done():  # awaiting it was cancelled
                 # Given up: a callback that still comes is ignored by the engine layer.
                 start.add_done_callback(lambda f: f.cancelled() or f.exception()
                                         or engine.forget(f.result()))
+
+
+def checked(items: list[Data], op: str) -> list[Data]:
+    """Engine outputs whose status is a DataStatus (0..3); any other status is an
+    engine error of ``op`` (10909 exec, 10908 read, 10910 callback): the client
+    cannot tell a final result from a partial one."""
+    for item in items:
+        if item.status not in VALID_STATUS:
+            raise AigesError(errors.ENGINE_OP_CODES[op], f"invalid output status {item.status} "
+                             f"of {item.key!r} (must be 0..3)", http_status=500)
+    return items
 
 
 def _settle(result: asyncio.Future, items, error) -> None:

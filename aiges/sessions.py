@@ -17,8 +17,8 @@ from typing import Callable
 from aiges import errors
 from aiges.engine import Data, DataStatus, Engine
 from aiges.errors import AigesError
-from aiges.pool import InstancePool
-from aiges.runner import Runner
+from aiges.pool import InstancePool, NoInstance
+from aiges.runner import Runner, checked
 
 log = logging.getLogger(__name__)
 
@@ -184,7 +184,7 @@ class Session:
             items = await runner.call(engine.read, self.handle)
             if items is None:
                 return
-            self.push(items, None)
+            self.push(checked(items, "read"), None)
 
     async def _poll_until_final(self) -> None:
         delay = POLL_FIRST_S
@@ -231,7 +231,7 @@ def _frames(items: list[Data]) -> list[list[Data]]:
 class SessionRegistry:
     def __init__(self, engine: Engine, runner: Runner, pool: InstancePool, ttl_s: float,
                  realtime: bool, pushed: bool,
-                 on_end: Callable[[SessionEnd], None] | None = None):
+                 on_end: Callable[[SessionEnd], None] | None = None, max_sessions: int = 0):
         self.engine = engine
         self.runner = runner
         self.pool = pool
@@ -244,6 +244,10 @@ class SessionRegistry:
         self._empty.set()
         self._tasks: set[asyncio.Task] = set()
         self.on_end = on_end or (lambda end: None)
+        # [fc] maxSessions: open (or opening) sessions allowed at once; 0 = only the
+        # pool bounds them. Keeps instances free for once requests.
+        self.max_sessions = max_sessions
+        self._opening = 0
 
     def spawn(self, coro) -> None:
         """Run ``coro`` in the background, referenced until done (the loop keeps only weak ones)."""
@@ -257,14 +261,13 @@ class SessionRegistry:
         try:
             if not self.engine.modes.session:
                 raise AigesError(errors.INVALID_OPERATION, "this engine has no session mode")
-            session.instance = await self.pool.acquire()
-            on_result = self._callback(session) if self.pushed else None
+            if self.max_sessions and len(self.live) + self._opening >= self.max_sessions:
+                raise NoInstance(f"{self.max_sessions} sessions open ([fc] maxSessions)")
+            self._opening += 1
             try:
-                session.handle = await self.runner.call(self.engine.create, sid, params,
-                                                        psr_ids, on_result)
-            except BaseException:
-                self.pool.release(session.instance)
-                raise
+                await self._create(session, params, psr_ids)
+            finally:
+                self._opening -= 1
         except AigesError as exc:
             session.set_error(exc)
             self._report(session)
@@ -274,6 +277,17 @@ class SessionRegistry:
         session.touch()
         return session
 
+    async def _create(self, session: Session, params: dict[str, str],
+                      psr_ids: list[int]) -> None:
+        session.instance = await self.pool.acquire()
+        on_result = self._callback(session) if self.pushed else None
+        try:
+            session.handle = await self.runner.call(self.engine.create, session.sid, params,
+                                                    psr_ids, on_result)
+        except BaseException:
+            self.pool.release(session.instance)
+            raise
+
     def _callback(self, session: Session):
         loop = asyncio.get_running_loop()
         engine_error = self.runner.callback_error
@@ -281,6 +295,11 @@ class SessionRegistry:
         def on_result(items: list[Data] | None, ret: int) -> None:
             # Engine thread: the error text is a C call, made here; then hand over.
             error = engine_error(ret) if ret else None
+            if items:
+                try:
+                    checked(items, "callback")
+                except AigesError as exc:
+                    items, error = None, exc
             loop.call_soon_threadsafe(session.push, items, error)
 
         return on_result

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from functools import partial
 from time import perf_counter
@@ -59,7 +60,8 @@ async def _engine_lifecycle(app: web.Application):
     state.runner, state.ready = runner, True
     state.sessions = SessionRegistry(engine, runner, pool, config.session_ttl_ms / 1000,
                                      config.realtime_rlt, pushed=config.async_mode,
-                                     on_end=partial(ops.session_end, state))
+                                     on_end=partial(ops.session_end, state),
+                                     max_sessions=config.max_sessions)
     state.metrics.watch(pool, state.sessions)
     try:
         yield
@@ -72,19 +74,35 @@ async def _engine_lifecycle(app: web.Application):
         except TimeoutError:
             log.error("engine calls still running at shutdown", extra={"in_use": pool.in_use})
         try:
-            await runner.call(engine.fini)
+            await runner.call_aside(engine.fini)
             log.info("engine finished (wrapperFini)")
         except AigesError as exc:
             log.error("wrapperFini failed", extra={"code": exc.code, "error": exc.message})
+        if pool.in_use:
+            # Calls that only fini could end (a hang) return now: let them hand back.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(pool.wait_idle(), 1.0)
         runner.close()
+
+
+async def drain(app: web.Application, runner: web.AppRunner) -> None:
+    """SIGTERM, before ``runner.cleanup()``: stop accepting connections, then give open
+    sessions the drain time, then close their sockets (1001). Done here because
+    cleanup stops reading every connection (WebSocket frames too) before its
+    on_shutdown hooks run, and a session may need its client's last frames.
+    In-flight once requests go on meanwhile; cleanup waits for them."""
+    for site in list(runner.sites):
+        await site.stop()
+    await _end_sessions(app)
 
 
 async def _end_sessions(app: web.Application) -> None:
     """Shutdown: open sessions get the drain time to finish, then their sockets close (1001)."""
     state = app[STATE]
     state.ready, state.draining = False, True
-    if state.sessions is None:
-        return
+    if state.sessions is None or state.drained:
+        return  # drain() already gave them their time
+    state.drained = True
     try:
         await asyncio.wait_for(state.sessions.wait_empty(), state.config.drain_timeout_ms / 1000)
     except TimeoutError:

@@ -2,7 +2,9 @@
 
 Readiness: 503 "starting" until wrapperInit has succeeded, 503 "draining" from the
 moment shutdown begins (the CLI calls ``begin_drain`` when SIGTERM/SIGINT arrives,
-before connections drain), 200 "ready" otherwise. /health is liveness only.
+before connections drain), 503 "stuck" while every instance is held by an engine call that outlived its
+request (a hung wrapperExec: nothing can be served until one returns), 200
+"ready" otherwise. /health is liveness only.
 
 Accounting: every once request, and every session at its end, counts in the
 metrics and, with ``[aiges] accessLog`` on, writes one log line on ``aiges.access``.
@@ -29,6 +31,8 @@ trace_log = logging.getLogger("aiges.engine")
 STARTING = b'{"status":"starting"}'
 DRAINING = b'{"status":"draining"}'
 READY = b'{"status":"ready"}'
+# Every instance is held by an engine call that outlived its request.
+STUCK = b'{"status":"stuck"}'
 
 
 def add_routes(app: web.Application) -> None:
@@ -42,6 +46,8 @@ async def ready(request: web.Request) -> web.Response:
         return json_body(DRAINING, 503)
     if not state.ready:
         return json_body(STARTING, 503)
+    if not state.runner.pool.usable:
+        return json_body(STUCK, 503)
     return json_body(READY)
 
 

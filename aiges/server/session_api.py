@@ -98,4 +98,4 @@ async def _answer(request: web.Request, session: Session) -> web.Response:
               "ended": session.drained and session.error is None}
     if frames:
         header["status"] = frames[-1]["header"]["status"]
-    return json_body(orjson.dumps({"header": header, "results": frames}))
+    return json_body(protocol.dumps({"header": header, "results": frames}))

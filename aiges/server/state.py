@@ -21,6 +21,7 @@ class State:
     sessions: SessionRegistry | None = None
     ready: bool = False       # wrapperInit has succeeded (and fini not begun)
     draining: bool = False    # shutdown has begun: /ready is 503
+    drained: bool = False     # sessions had their drain time and sockets are closed
     websockets: set[web.WebSocketResponse] = field(default_factory=set)
     metrics: Metrics = field(default_factory=Metrics)  # one registry per app, made by create_app
     resources: ResourceIds = field(default_factory=ResourceIds)  # ids loaded via the resources API

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from aiohttp import WSMsgType, web
+from aiohttp import WSCloseCode, WSMsgType, web
 
 from aiges import errors, protocol
 from aiges.errors import AigesError
@@ -23,7 +23,10 @@ MODE = "session_ws"  # label of these sessions in metrics and the access log
 
 async def websocket(request: web.Request) -> web.StreamResponse:
     state = request.app[STATE]
-    ws = web.WebSocketResponse(max_msg_size=state.config.max_body)
+    # aiohttp's own cap (close 1009, no error frame) is the body limit; frames over
+    # [ws] maxFrame but under it get an error frame first (_parse).
+    ws = web.WebSocketResponse(max_msg_size=max(state.config.max_body,
+                                                state.config.ws_max_frame))
     await ws.prepare(request)
     state.websockets.add(ws)
     holder: list[Session] = []
@@ -60,11 +63,18 @@ async def _converse(ws: web.WebSocketResponse, state: State, holder: list[Sessio
         return
     session = await state.sessions.open(req.sid, req.params, req.psr_ids, req.outputs, MODE)
     holder.append(session)
-    pump = asyncio.create_task(_pump(ws, session))
+    sent = asyncio.Event()  # set while the pump holds no unsent result
+    sent.set()
+    pump = asyncio.create_task(_pump(ws, session, sent))
     try:
         if req.data:
             await session.write(req.data)
         while not session.ended:
+            # Backpressure: a client that does not read gets no more frames read, so its
+            # results cannot pile up in memory (the send blocks on its full socket).
+            await sent.wait()
+            if session.ended:
+                break
             # After the last input the client only waits for results: no read timeout.
             silence = None if session.inputs_ended else config.ws_read_timeout_s
             req = _parse(await _receive(ws, silence), state, session.sid)
@@ -88,6 +98,7 @@ async def _receive(ws: web.WebSocketResponse, timeout: float | None):
 def _parse(msg, state: State, sid: str | None):
     """The request of a text frame; None when the client closed or went away."""
     if msg.type == WSMsgType.TEXT:
+        _check_size(msg.data, state.config.ws_max_frame)
         return protocol.parse(protocol.loads(msg.data), state.config.service,
                               state.config.header_pass, sid, need_payload=sid is not None)
     if msg.type == WSMsgType.BINARY:
@@ -95,15 +106,33 @@ def _parse(msg, state: State, sid: str | None):
     return None
 
 
-async def _pump(ws: web.WebSocketResponse, session: Session) -> None:
+class FrameTooBig(AigesError):
+    """A frame over [ws] maxFrame: 10009, then close 1009 (message too big)."""
+
+    close_code = WSCloseCode.MESSAGE_TOO_BIG
+
+
+def _check_size(text: str, limit: int) -> None:
+    # A character is 1..4 bytes: encode only when the length alone cannot decide.
+    if len(text) > limit or (len(text) * 4 > limit and len(text.encode()) > limit):
+        raise FrameTooBig(errors.INVALID_INPUT,
+                          f"frame larger than [ws] maxFrame = {limit} bytes")
+
+
+async def _pump(ws: web.WebSocketResponse, session: Session, sent: asyncio.Event) -> None:
     """Sends results as they come; after the last one, the error or a normal close."""
     try:
         while not session.drained:
-            for seq, items in await session.results(wait_s=3600):
+            batch = await session.results(wait_s=3600)
+            sent.clear()
+            for seq, items in batch:
                 await ws.send_str(protocol.success(session.sid, items, session.outputs,
                                                    "success", seq).decode())
+            sent.set()
     except ConnectionError:
         return  # the client is gone; the reader side ends the session
+    finally:
+        sent.set()
     if session.error is not None:
         await _send_error(ws, session.error, session.sid)
     await ws.close()
@@ -115,7 +144,7 @@ async def _send_error(ws: web.WebSocketResponse, exc: AigesError, sid: str) -> N
             await ws.send_str(protocol.failure(exc.code, exc.message, sid).decode())
         except ConnectionError:
             pass
-        await ws.close()
+        await ws.close(code=getattr(exc, "close_code", WSCloseCode.OK))
 
 
 async def _finish(state: State, session: Session) -> None:
