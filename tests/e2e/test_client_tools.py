@@ -177,3 +177,17 @@ def test_bench_unreachable_server_counts_connection_errors():
     rep = bench(f"http://127.0.0.1:{free_port()}/v1/svcName", "-n", "3", "--timeout", "5")
     assert rep["errors"] == 3
     assert rep["codes"][0]["http"] is None and rep["codes"][0]["error"]
+
+
+def test_bench_error_distribution_with_the_faulty_engine(start, native_dir):
+    """Half the load asks the faulty engine for an error, half for a slow success: the table
+    keeps them apart instead of averaging the errors away."""
+    service = start(str(native_dir / "libfaulty.so"), "--no-access-log")
+    ok = bench(url(service), "-n", "30", "-c", "2", "--param", "fault=slow",
+               "--param", "ms=5")
+    bad = bench(url(service), "-n", "30", "-c", "2", "--param", "fault=error",
+                "--param", "code=77")
+    assert (ok["ok"], ok["errors"]) == (30, 0)
+    assert (bad["ok"], bad["errors"]) == (0, 30)
+    assert [(r["http"], r["code"], r["count"]) for r in bad["codes"]] == [(500, 10909, 30)]
+    assert "faulty: requested error;code=77" in json.dumps(bad["codes"])
