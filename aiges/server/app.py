@@ -15,9 +15,7 @@ from aiges.engine import Engine
 from aiges.errors import AigesError
 from aiges.pool import InstancePool
 from aiges.runner import Runner
-from aiges.server import resources, session_api
-from aiges.server import openapi
-from aiges.server import ops
+from aiges.server import openapi, ops, resources, session_api
 from aiges.server.responses import CORS, error, json_body, read_body
 from aiges.server.state import STATE, State
 from aiges.server.ws import websocket
