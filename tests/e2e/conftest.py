@@ -3,7 +3,7 @@ from __future__ import annotations
 import aiohttp
 import pytest
 
-from tests.helpers import Service
+from tests.helpers import Service, read_counters
 
 
 @pytest.fixture
@@ -38,3 +38,29 @@ def echo_config(tmp_path, counters_file):
 async def http():
     async with aiohttp.ClientSession() as session:
         yield session
+
+
+@pytest.fixture
+def balanced(start, tmp_path, counters_file):
+    """balanced(engine, toml_extra, *flags): a service whose engine keeps a counters file;
+    after the test it is stopped with SIGTERM, must exit 0, and must show every wrapperCreate
+    matched by one wrapperDestroy, no live handle, and wrapperFini called once."""
+    services: list[Service] = []
+
+    def _serve(engine: str, extra: str = "", *flags: str) -> Service:
+        # push: Python twins deliver session results by callback when the loader runs async
+        # sessions (a C engine sees the callback argument of wrapperCreate instead).
+        push = "true" if "--async-mode" in flags else "false"
+        path = tmp_path / "aiges.toml"
+        path.write_text(f'{extra}\n[wrapper]\ncounters_file = "{counters_file}"\n'
+                        f'push = "{push}"\n')
+        service = start(engine, "-c", str(path), *flags)
+        services.append(service)
+        return service
+
+    yield _serve
+    for service in services:
+        assert service.terminate() == 0, service.log
+        counters = read_counters(counters_file)
+        assert counters["create"] == counters["destroy"], counters
+        assert (counters["live_sessions"], counters["live_exec"], counters["fini"]) == (0, 0, 1)

@@ -29,23 +29,9 @@ def frame(text: str | bytes, status: int = 0, **params) -> str:
 
 
 @pytest.fixture
-def serve(start, echo_so, tmp_path, counters_file):
-    """serve(toml_extra): the C echo with a counters file; balanced after SIGTERM."""
-    services = []
-
-    def _serve(extra: str = ""):
-        path = tmp_path / "aiges.toml"
-        path.write_text(f'{extra}\n[wrapper]\ncounters_file = "{counters_file}"\n')
-        service = start(echo_so, "-c", str(path))
-        services.append(service)
-        return service
-
-    yield _serve
-    for service in services:
-        assert service.terminate() == 0, service.log
-        counters = read_counters(counters_file)
-        assert counters["create"] == counters["destroy"], counters
-        assert (counters["live_sessions"], counters["live_exec"], counters["fini"]) == (0, 0, 1)
+def serve(balanced, echo_so):
+    """serve(toml_extra): the C echo, checked balanced at the end."""
+    return lambda extra="": balanced(echo_so, extra)
 
 
 async def still_serves(http, service) -> None:

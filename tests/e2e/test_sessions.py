@@ -34,26 +34,9 @@ def chunks(texts: list[str], key: str = "input", **params) -> list[dict]:
 
 
 @pytest.fixture
-def serve(start, echo_engine, tmp_path, counters_file):
-    """serve(toml_extra, *flags): echo with a counters file; checked balanced at the end."""
-    services = []
-
-    def _serve(extra: str = "", *flags: str):
-        path = tmp_path / "aiges.toml"
-        # push: the Python echo delivers session results by callback (the C one sees the
-        # callback argument of wrapperCreate instead).
-        push = "true" if "--async-mode" in flags else "false"
-        path.write_text(f'{extra}\n[wrapper]\ncounters_file = "{counters_file}"\npush = "{push}"\n')
-        service = start(echo_engine, "-c", str(path), *flags)
-        services.append(service)
-        return service
-
-    yield _serve
-    for service in services:
-        assert service.terminate() == 0, service.log
-        counters = read_counters(counters_file)
-        assert counters["create"] == counters["destroy"], counters
-        assert (counters["live_sessions"], counters["live_exec"], counters["fini"]) == (0, 0, 1)
+def serve(balanced, echo_engine):
+    """serve(toml_extra, *flags): the echo engine of each kind, checked balanced at the end."""
+    return lambda extra="", *flags: balanced(echo_engine, extra, *flags)
 
 
 async def ws_stream(http, service, frames: list[dict], pause: float = 0.0):
