@@ -93,6 +93,17 @@ class Metrics:
                                  registry=registry)
         self.sessions_active = Gauge("aiges_sessions_active", "Open streaming sessions",
                                      registry=registry)
+        # Hot reload: attempts by result (ok, failed), and the engine now serving.
+        self._reloads = Counter("aiges_engine_reloads", "Engine reloads (SIGHUP or POST "
+                                "/admin/reload) by result: ok, failed (the old engine kept "
+                                "serving)", ("result",), registry=registry)
+        self._engine_info = Gauge("aiges_engine_info", "1 for the engine serving new requests: "
+                                  "its wrapperVersion, path and generation (1 at start-up, "
+                                  "+1 per reload)", ("version", "path", "generation"),
+                                  registry=registry)
+        self.engines_retiring = Gauge("aiges_engines_retiring", "Replaced engines still "
+                                      "finishing their requests and sessions",
+                                      registry=registry)
         self._requests = _Children("aiges_requests", requests)
         self._latency = _Children("aiges_request_duration_seconds", latency)
         self._engine_calls = _Children("aiges_engine_call_duration_seconds", engine_calls)
@@ -115,6 +126,14 @@ class Metrics:
             log.warning("negative engine meter count ignored", extra={"key": key, "count": count})
             return
         self._meter.get((key,)).inc(count)
+
+    def reload(self, ok: bool) -> None:
+        self._reloads.labels("ok" if ok else "failed").inc()
+
+    def engine(self, version: str, path: str, generation: int) -> None:
+        """The engine serving now (one series: the previous one's is removed)."""
+        self._engine_info.clear()
+        self._engine_info.labels(version, path, str(generation)).set(1)
 
     def watch(self, pool, sessions) -> None:
         """Gauges read at scrape time from the instance pool and the session registry."""

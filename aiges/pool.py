@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 
-from aiges.errors import NO_INSTANCE, AigesError
+from aiges.errors import INVALID_OPERATION, NO_INSTANCE, AigesError
 
 
 class NoInstance(AigesError):
@@ -31,6 +31,8 @@ class InstancePool:
         self._waiters: deque[asyncio.Future] = deque()
         self._idle = asyncio.Event()
         self._idle.set()
+        # Why no instance is handed out any more (its engine is being finished); None = open.
+        self.closed: str | None = None
 
     @property
     def in_use(self) -> int:
@@ -54,7 +56,15 @@ class InstancePool:
         """The request holding ``instance`` gave up on its call; ``release`` ends it."""
         self._stuck.add(instance)
 
+    def close(self, why: str) -> None:
+        """Refuse every later acquire (503): the engine behind these instances is being
+        finished. Holders and waiters already queued keep theirs."""
+        self.closed = why
+
     async def acquire(self) -> int:
+        if self.closed is not None:
+            # Only work that kept a replaced engine's runner past its retirement gets here.
+            raise AigesError(INVALID_OPERATION, self.closed, 503)
         if self._free and not self._waiters:
             return self._take(self._free.popleft())
         if len(self._waiters) >= self.queue_limit:

@@ -6,11 +6,16 @@ SO_REUSEPORT, so the kernel spreads new connections over the workers. A worker t
 dies on its own (a segfault in the engine, an abort, the OOM killer) is logged and
 restarted with back-off while the others keep serving. One SIGTERM/SIGINT drains them
 all; a SIGKILLed supervisor takes its workers with it (PR_SET_PDEATHSIG).
+
+SIGHUP (hot reload) is forwarded to every worker that is up. A worker writes "ready" on
+its pipe (AIGES_READY_FD) once serving, then one "reload {json}" line per reload, so the
+supervisor can log one line when every worker has reloaded, or which failed.
 """
 from __future__ import annotations
 
 import asyncio
 import ctypes
+import json
 import logging
 import os
 import signal
@@ -18,6 +23,7 @@ import socket
 import sys
 from dataclasses import dataclass
 from time import monotonic
+from collections.abc import Callable
 
 from aiohttp import web
 
@@ -44,6 +50,8 @@ class Slot:
     index: int
     gpu: str | None
     proc: asyncio.subprocess.Process | None = None
+    ready: bool = False  # its engine is up (and SIGHUP handled): reloads may be asked
+    reports: asyncio.Task | None = None  # reads the worker's reload results
 
 
 def gpu_for(gpus: list[str], index: int) -> str | None:
@@ -83,14 +91,27 @@ def mark_responses(app: web.Application) -> None:
     app.on_response_prepare.append(_mark)
 
 
-def report_ready() -> None:
-    """In a worker: tell the supervisor the engine is initialised and the port open."""
+def report_ready() -> Callable[[dict], None]:
+    """In a worker: tell the supervisor the engine is initialised and the port open.
+    The pipe stays open: the function returned reports each reload's result on it."""
     fd = os.environ.pop(READY_FD_ENV, None)
     if fd is None:
-        return
+        return lambda result: None
+    fd = int(fd)
+    _write_line(fd, b"ready\n")
+
+    def report(result: dict) -> None:
+        # One line, under PIPE_BUF so that it is written whole; the error text is cut.
+        if len(str(result.get("error", ""))) > 1000:
+            result = {**result, "error": result["error"][:1000] + "..."}
+        _write_line(fd, b"reload " + json.dumps(result).encode() + b"\n")
+
+    return report
+
+
+def _write_line(fd: int, line: bytes) -> None:
     try:
-        os.write(int(fd), b"ready\n")
-        os.close(int(fd))
+        os.write(fd, line)
     except OSError:
         pass  # the supervisor is gone; PDEATHSIG ends us
 
@@ -128,11 +149,13 @@ class Supervisor:
         self.argv = argv
         self.slots = [Slot(i, gpu_for(config.gpus, i)) for i in range(config.workers)]
         self.stop = asyncio.Event()
+        self.round: ReloadRound | None = None  # the reload asked by the last SIGHUP
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stop.set)
+        loop.add_signal_handler(signal.SIGHUP, self._reload)
         log.info("supervisor started", extra={"pid": os.getpid(), "workers": len(self.slots)})
         if self.config.gpus:
             log.info("gpu mapping", extra={"CUDA_VISIBLE_DEVICES": {
@@ -147,9 +170,12 @@ class Supervisor:
                 await asyncio.gather(*keepers)
         finally:
             await self._stop_all()
-            for sig in (signal.SIGTERM, signal.SIGINT):
+            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 loop.remove_signal_handler(sig)
                 signal.signal(sig, signal.SIG_IGN)
+            for slot in self.slots:
+                if slot.reports is not None:
+                    slot.reports.cancel()
         log.info("stopped")
 
     async def _start_all(self) -> None:
@@ -172,6 +198,7 @@ class Supervisor:
     async def _spawn(self, slot: Slot) -> bool:
         """Start the slot's worker; True once it is ready, False if it exits first."""
         read_fd, write_fd = os.pipe()
+        slot.ready = False
         env = {**os.environ, READY_FD_ENV: str(write_fd)}
         if slot.gpu is not None:
             env["CUDA_VISIBLE_DEVICES"] = slot.gpu
@@ -185,11 +212,55 @@ class Supervisor:
             _signal(slot.proc, signal.SIGTERM)
         log.debug("worker started", extra={"worker": slot.index, "pid": slot.proc.pid,
                                            "gpu": slot.gpu})
-        ready = await _ready_line(read_fd)
-        if ready:
-            log.debug("worker ready", extra={"worker": slot.index, "pid": slot.proc.pid,
-                                             "gpu": slot.gpu})
-        return ready
+        reader, transport = await _pipe_reader(read_fd)
+        ready = (await reader.readline()).startswith(b"ready")
+        if not ready:
+            transport.close()
+            return False
+        log.debug("worker ready", extra={"worker": slot.index, "pid": slot.proc.pid,
+                                         "gpu": slot.gpu})
+        slot.ready = True
+        slot.reports = asyncio.create_task(self._read_reports(slot.proc.pid, reader, transport))
+        return True
+
+    async def _read_reports(self, pid: int, reader: asyncio.StreamReader, transport) -> None:
+        """A worker's reload results, one line each, until it exits (end of the pipe)."""
+        try:
+            while line := await reader.readline():
+                if line.startswith(b"reload "):
+                    try:
+                        self._reloaded(pid, json.loads(line[7:]))
+                    except ValueError:
+                        log.warning("unreadable report from a worker", extra={"pid": pid})
+        finally:
+            transport.close()
+        self._reloaded(pid, None)  # gone: a reload it was asked for will not come
+
+    def _reload(self) -> None:
+        """SIGHUP: every worker that is up reloads its engine; one line once all have."""
+        pids = [s.proc.pid for s in self.slots
+                if s.ready and s.proc is not None and s.proc.returncode is None]
+        if self.round is not None and not self.round.done:
+            log.warning("the previous reload has not finished on every worker",
+                        extra={"waiting_for": self.round.waiting})
+        if not pids:
+            log.warning("SIGHUP ignored: no worker is up to reload")
+            return
+        self.round = ReloadRound(pids)
+        log.info("reloading the engine of every worker (SIGHUP)", extra={"worker_pids": pids})
+        for slot in self.slots:
+            if slot.proc is not None and slot.proc.pid in pids:
+                _signal(slot.proc, signal.SIGHUP)
+
+    def _reloaded(self, pid: int, result: dict | None) -> None:
+        if self.round is not None and self.round.add(pid, result):
+            self.round.log()
+            self.round = None
+        elif result is not None and result.get("trigger") == "admin":
+            # POST /admin/reload reloads the one worker that answered it.
+            level = logging.INFO if result.get("ok") else logging.ERROR
+            log.log(level, "worker reloaded its engine" if result.get("ok") else
+                    "worker engine reload failed", extra={"pid": pid, **result})
 
     async def _keep(self, slot: Slot) -> None:
         """Restart the slot's worker whenever it dies on its own, with back-off."""
@@ -241,13 +312,54 @@ def _signal(proc: asyncio.subprocess.Process, sig: signal.Signals) -> None:
         pass
 
 
-async def _ready_line(fd: int) -> bool:
-    """True once the worker writes its ready line, False if it closes the pipe (exits)."""
+async def _pipe_reader(fd: int):
+    """(reader, transport) of the read end of a worker's pipe; closing the transport
+    closes fd. The worker writes "ready", then one "reload {json}" line per reload."""
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader()
     transport, _ = await loop.connect_read_pipe(
         lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(fd, "rb"))
-    try:
-        return (await reader.readline()).startswith(b"ready")
-    finally:
-        transport.close()  # closes fd
+    return reader, transport
+
+
+class ReloadRound:
+    """One SIGHUP's reload across the workers that were up: done once each has reported
+    (or exited), then summed up in one log line."""
+
+    def __init__(self, pids: list[int]):
+        self.results: dict[int, dict | None] = {pid: None for pid in pids}
+        self._pending = set(pids)
+
+    @property
+    def waiting(self) -> list[int]:
+        return sorted(self._pending)
+
+    @property
+    def done(self) -> bool:
+        return not self._pending
+
+    def add(self, pid: int, result: dict | None) -> bool:
+        """A worker's first report since the SIGHUP (None: it exited); True when the
+        round is complete."""
+        if pid not in self._pending:
+            return False
+        self._pending.discard(pid)
+        self.results[pid] = result if result is not None else {
+            "ok": False, "error": "the worker exited before it reloaded"}
+        return self.done
+
+    def failed(self) -> dict[str, str]:
+        """pid -> why (text keys: log lines are JSON objects)."""
+        return {str(pid): r["error"] for pid, r in self.results.items() if r and not r["ok"]}
+
+    def reloaded(self) -> dict[str, str]:
+        """pid -> the version now serving."""
+        return {str(pid): r["version"] for pid, r in self.results.items() if r and r["ok"]}
+
+    def log(self) -> None:
+        failed = self.failed()
+        if not failed:
+            log.info("engine reloaded on every worker", extra={"versions": self.reloaded()})
+        else:
+            log.error("engine reload failed on some workers",
+                      extra={"failed": failed, "reloaded": self.reloaded()})

@@ -89,3 +89,30 @@ def metric_samples(text: str) -> dict[tuple, float]:
 def metric(samples: dict, name: str, **labels) -> float:
     """One sample's value (0 when absent: a labelled series appears on first use)."""
     return samples.get((name, tuple(sorted(labels.items()))), 0.0)
+
+
+ECHO_WRAPPER = Path(__file__).resolve().parent.parent / "python_examples" / "echo" / "wrapper.py"
+
+
+def echo_wrapper_build(folder: Path, version: str, init_delay_s: float = 0.0,
+                       init_ret: int = 0, source: str | None = None) -> Path:
+    """A new build of the Python echo wrapper for hot reload tests: ``folder``/wrapper.py
+    with its own ``version``, a "version" node in every once answer (as
+    libecho_next.so), and optionally a slow (``init_delay_s``) or failing (``init_ret``)
+    wrapperInit; ``source`` replaces the whole text (a broken wrapper)."""
+    text = ECHO_WRAPPER.read_text()
+    edits = [('version = "echo/1.0.0"', f'version = "{version}"'),
+             ("        if persId:\n",
+              '        outputs.append(text_output("version", self.version))\n'
+              "        if persId:\n"),
+             ("        self.config = dict(config)\n",
+              f"        time.sleep({init_delay_s})\n        self.config = dict(config)\n"),
+             ('config pairs", len(config))\n        return 0',
+              f'config pairs", len(config))\n        return {init_ret}')]
+    for old, new in edits:
+        assert text.count(old) == 1, old
+        text = text.replace(old, new)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "wrapper.py"
+    path.write_text(source if source is not None else text)
+    return path

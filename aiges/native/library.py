@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import logging
+import shutil
+import tempfile
 import threading
 from collections import deque
 from pathlib import Path
@@ -18,8 +20,25 @@ NULL = ffi.NULL
 CTRL_TEXT_MAX = 4096
 
 
-def load(path: str | Path) -> "CEngine":
-    return CEngine(str(path))
+def load(path: str | Path, private: bool = False) -> "CEngine":
+    """``private``: open a copy of the library made for this engine alone (a hot reload),
+    so that the dynamic loader maps a new image with its own state."""
+    return CEngine(str(path), private)
+
+
+def _private_copy(path: str) -> Path:
+    """A copy of ``path`` in a new temp dir. dlopen hands back an image already mapped
+    under the same name or the same file (device, inode); a fresh name on a fresh
+    inode is always a new image, even of a library with -z nodelete. Deleted as soon as
+    it is mapped: nothing is left in the temp dir, even if the process is killed."""
+    folder = Path(tempfile.mkdtemp(prefix="aiges-engine-"))
+    copy = folder / Path(path).name
+    try:
+        shutil.copyfile(path, copy)
+    except OSError as exc:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise EngineLoadError(f"cannot open {path}: {exc.strerror or exc}") from exc
+    return copy
 
 
 class _Tags:
@@ -78,14 +97,25 @@ class CEngine:
     """Engine protocol over a wrapper ABI library. Thread-safe as the ABI requires:
     calls for different requests may run concurrently on different threads."""
 
-    def __init__(self, path: str):
+    def __init__(self, path: str, private: bool = False):
         self.path = path
+        self._lib = None
+        copy = _private_copy(path) if private else None
         try:
-            self._lib = ffi.dlopen(path)
-        except OSError as exc:
-            raise EngineLoadError(f"cannot open {path}: {exc}") from exc
-        self._fn = {name: self._symbol(name) for name in ALL}
-        self.modes: Modes = check(path, {n for n, f in self._fn.items() if f is not None})
+            image = str(copy or path)
+            try:
+                self._lib = ffi.dlopen(image)
+            except OSError as exc:
+                raise EngineLoadError(f"cannot open {path}: "
+                                      f"{str(exc).replace(image, path)}") from exc
+            finally:
+                if copy is not None:
+                    shutil.rmtree(copy.parent, ignore_errors=True)
+            self._fn = {name: self._symbol(name) for name in ALL}
+            self.modes: Modes = check(path, {n for n, f in self._fn.items() if f is not None})
+        except EngineLoadError:
+            self._release()  # a refused reload leaves nothing behind
+            raise
         self._tags = _Tags()
         # Kept for the library's lifetime: the engine may call it from any thread, any time.
         self._callback = ffi.callback("wrapperCallback", self._on_result, error=-1,
@@ -159,7 +189,12 @@ class CEngine:
     def close(self) -> None:
         if not self._closed:
             self._closed = True
+            self._release()
+
+    def _release(self) -> None:
+        if self._lib is not None:
             ffi.dlclose(self._lib)
+            self._lib = None
 
     # -- once --------------------------------------------------------------------------
     def exec(self, tag: str, params: dict[str, str], data: list[Data],

@@ -4,6 +4,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 import sys
+import uuid
 from pathlib import Path
 
 from aiges.dto import DataListCls, DataListNode, Response
@@ -18,16 +19,19 @@ log = logging.getLogger(__name__)
 FINAL = (DataStatus.END, DataStatus.ONCE)
 
 
-def load(path: str | Path) -> "PythonEngine":
-    return PythonEngine(str(path))
+def load(path: str | Path, private: bool = False) -> "PythonEngine":
+    """``private``: import the file as a module of its own (a hot reload), so the new
+    code runs even when an older version of it is loaded already."""
+    return PythonEngine(str(path), private)
 
 
-def _import(path: Path):
+def _import(path: Path, name: str):
     if not path.is_file():
         raise EngineLoadError(f"cannot open {path}: no such file")
     # Wrappers import their neighbours (model code, utils) as top-level modules.
-    sys.path.insert(0, str(path.parent))
-    spec = importlib.util.spec_from_file_location(f"aiges_wrapper_{path.parent.name}", path)
+    if str(path.parent) not in sys.path:
+        sys.path.insert(0, str(path.parent))
+    spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # so inspect and pickle can find the wrapper's module
     try:
@@ -41,6 +45,11 @@ def _import(path: Path):
     return wrapper_cls
 
 
+def _module_name(path: Path, private: bool) -> str:
+    name = f"aiges_wrapper_{path.parent.name}"
+    return f"{name}_{uuid.uuid4().hex[:12]}" if private else name
+
+
 class _Session:
     __slots__ = ("handle", "sid")
 
@@ -49,9 +58,10 @@ class _Session:
 
 
 class PythonEngine:
-    def __init__(self, path: str):
+    def __init__(self, path: str, private: bool = False):
         self.path = path
-        cls = _import(Path(path))
+        self._module = _module_name(Path(path), private)
+        cls = _import(Path(path), self._module)
         try:
             self.wrapper = cls()
         except Exception as exc:
@@ -110,7 +120,10 @@ class PythonEngine:
         """The Python SDK has no service callbacks: nothing to hand over."""
 
     def close(self) -> None:
-        pass
+        # A reloaded wrapper's old module is no longer reachable by name: it can be freed.
+        module = sys.modules.get(self._module)
+        if module is not None and getattr(module, "Wrapper", None) is type(self.wrapper):
+            del sys.modules[self._module]
 
     # -- once ----------------------------------------------------------------------------------
     def exec(self, tag: str, params: dict[str, str], data: list[Data],

@@ -2,9 +2,7 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from functools import partial
 from time import perf_counter
 
 from aiohttp import WSCloseCode, web
@@ -13,13 +11,10 @@ from aiges import errors, protocol
 from aiges.config import Config
 from aiges.engine import Engine
 from aiges.errors import AigesError
-from aiges.pool import InstancePool
-from aiges.runner import Runner
-from aiges.server import openapi, ops, resources, session_api
+from aiges.server import openapi, ops, reload, resources, session_api
 from aiges.server.responses import CORS, error, json_body, read_body
 from aiges.server.state import STATE, State
 from aiges.server.ws import websocket
-from aiges.sessions import SessionRegistry
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +34,7 @@ def create_app(config: Config, engine: Engine) -> web.Application:
     resources.add_routes(app, base)
     app.router.add_get("/health", health)
     ops.add_routes(app)  # /ready, /metrics
+    reload.add_routes(app)  # /admin/reload
     openapi.add_routes(app)  # /openapi.json, /docs: keep after every other route
     app.router.add_route("OPTIONS", "/{tail:.*}", preflight)
     app.router.add_route("*", "/{tail:.*}", not_found)
@@ -47,40 +43,24 @@ def create_app(config: Config, engine: Engine) -> web.Application:
 
 async def _engine_lifecycle(app: web.Application):
     state = app[STATE]
-    config, engine = state.config, state.engine
-    pool = InstancePool(config.instances, config.queue_limit, config.wait_ms / 1000)
-    runner = Runner(engine, pool, config.once_timeout_ms / 1000, config.async_mode,
-                    state.metrics)
-    await runner.call(engine.set_ctrl, *ops.engine_callbacks(state))
-    await runner.call(engine.init, config.wrapper)
-    log.info("engine initialised", extra={"engine": engine.path, "version": engine.version(),
-                                          "instances": pool.size})
-    state.runner, state.ready = runner, True
-    state.sessions = SessionRegistry(engine, runner, pool, config.session_ttl_ms / 1000,
-                                     config.realtime_rlt, pushed=config.async_mode,
-                                     on_end=partial(ops.session_end, state),
-                                     max_sessions=config.max_sessions)
-    state.metrics.watch(pool, state.sessions)
+    gen = reload.new_generation(state, state.first_engine, 1)
+    await reload.start(state, gen)
+    log.info("engine initialised", extra={"engine": gen.engine.path, "version": gen.version,
+                                          "instances": gen.pool.size})
+    reload.install(state, gen)
+    state.ready = True
     try:
         yield
     finally:
         state.ready = False
-        await state.sessions.close_all(AigesError(errors.INVALID_OPERATION, "service stopped"))
-        try:
-            # Calls that outlived their request still hold instances: fini only after them.
-            await asyncio.wait_for(pool.wait_idle(), config.drain_timeout_ms / 1000)
-        except TimeoutError:
-            log.error("engine calls still running at shutdown", extra={"in_use": pool.in_use})
-        try:
-            await runner.call_aside(engine.fini)
-            log.info("engine finished (wrapperFini)")
-        except AigesError as exc:
-            log.error("wrapperFini failed", extra={"code": exc.code, "error": exc.message})
-        if pool.in_use:
-            # Calls that only fini could end (a hang) return now: let them hand back.
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(pool.wait_idle(), 1.0)
-        runner.close()
+        async with state.reload_lock:  # a reload under way completes (init cannot be cut short)
+            generations = state.generations.all()
+        # Each generation once: the current one and any replaced one still retiring.
+        stopped = AigesError(errors.INVALID_OPERATION, "service stopped")
+        await asyncio.gather(*(g.finish(stopped, state.config.drain_timeout_ms / 1000)
+                               for g in generations))
+        if state.tasks:
+            await asyncio.gather(*state.tasks, return_exceptions=True)
 
 
 async def drain(app: web.Application, runner: web.AppRunner) -> None:
@@ -98,14 +78,15 @@ async def _end_sessions(app: web.Application) -> None:
     """Shutdown: open sessions get the drain time to finish, then their sockets close (1001)."""
     state = app[STATE]
     state.ready, state.draining = False, True
-    if state.sessions is None or state.drained:
+    if state.generation is None or state.drained:
         return  # drain() already gave them their time
     state.drained = True
     try:
-        await asyncio.wait_for(state.sessions.wait_empty(), state.config.drain_timeout_ms / 1000)
+        await asyncio.wait_for(state.generations.wait_sessions_ended(),
+                               state.config.drain_timeout_ms / 1000)
     except TimeoutError:
         log.warning("sessions still open at the end of the drain time",
-                    extra={"sessions": len(state.sessions.live)})
+                    extra={"sessions": len(state.generations.live)})
     for ws in list(state.websockets):
         await ws.close(code=WSCloseCode.GOING_AWAY, message=b"service stopping")
 
@@ -137,8 +118,9 @@ def _log_failure(request: web.Request, sid: str, exc: AigesError, access_log: bo
 
 
 async def health(request: web.Request) -> web.Response:
-    """Liveness: 200 while the process serves (readiness is /ready)."""
-    return json_body(b'{"status":"ok"}')
+    """Liveness: 200 while the process serves (readiness is /ready), with the engine's
+    path, wrapperVersion, generation and reload count."""
+    return json_body(request.app[STATE].health)
 
 
 async def preflight(request: web.Request) -> web.Response:

@@ -70,6 +70,7 @@ class Parts:
             ("GET", "/v1/{service}/resources"): self._resource_list,
             ("DELETE", "/v1/{service}/resources/{}"): self._resource_unload,
             ("GET", "/health"): self._health,
+            ("POST", "/admin/reload"): self._admin_reload,
             ("GET", "/ready"): self._ready,
             ("GET", "/metrics"): self._metrics,
             ("GET", "/openapi.json"): self._openapi,
@@ -215,8 +216,50 @@ class Parts:
     # -- operations ------------------------------------------------------------------------------
     def _health(self) -> dict:
         return {"tags": ["operations"], "operationId": "health", "summary": "Liveness",
-                "description": "200 while the process serves; readiness is /ready.",
-                "responses": {"200": _json(ref("Status"), "Alive.", {"status": "ok"})}}
+                "description": "200 while the process serves; readiness is /ready. Also "
+                               "names the engine serving: its path, wrapperVersion, "
+                               "generation (1 at start-up, +1 per hot reload) and the "
+                               "number of reloads.",
+                "responses": {"200": _json(ref("Status"), "Alive.", {
+                    "status": "ok", "engine": "build/native_examples/libecho.so",
+                    "version": "echo/1.0.0", "generation": 1, "reloads": 0})}}
+
+    def _admin_reload(self) -> dict:
+        problem = ref("ErrorResponse")
+        return {
+            "tags": ["operations"], "operationId": "reloadEngine",
+            "summary": "Hot reload: replace the engine",
+            "description": "Loads the engine again (or the one named in the body) from a "
+                           "private copy, initialises it, and sends every new request and "
+                           "session to it; the old engine finishes its work within "
+                           "[aiges] drainTimeout, then wrapperFini. Off unless [aiges] "
+                           "adminReload = true (it can load any library on the machine). "
+                           "With several workers only the one answering reloads; SIGHUP "
+                           "to the supervisor reloads them all.",
+            "requestBody": {"required": False, "description": "Optional: another engine.",
+                            "content": {JSON: {"schema": {
+                                "type": "object", "properties": {"engine": {
+                                    "type": "string", "description": "path of a .so or a "
+                                    "wrapper.py on the server (default: the current one)"}}},
+                                "example": {}}}},
+            "responses": {
+                "200": _json({"type": "object", "properties": {
+                    "header": {"type": "object", "properties": {
+                        "code": {"type": "integer"}, "message": {"type": "string"}}},
+                    "engine": {"type": "string"},
+                    "version": {"type": "string"}, "generation": {"type": "integer"},
+                    "reloads": {"type": "integer"}, "previous": {"type": "object"},
+                    "resources_dropped": {"type": "array", "items": {"type": "integer"}}}},
+                    "Reloaded: the new engine serves."),
+                "400": _json(problem, "The body is not JSON (10000) or engine is not a "
+                                      "path (10107)."),
+                "403": _json(problem, "Reload by request is off (10003)."),
+                "409": _json(problem, "A reload is already running (10003)."),
+                "422": _json(problem, "The new engine cannot be loaded (10901, with the "
+                                      "reason); the old one serves on."),
+                "500": _json(problem, "The new engine's wrapperInit failed (10901, with "
+                                      "its text); the old one serves on."),
+                "503": _json(problem, "Starting or draining (10003).")}}
 
     def _ready(self) -> dict:
         return {"tags": ["operations"], "operationId": "ready", "summary": "Readiness",

@@ -9,7 +9,8 @@ typed by its text/audio/image/video field as usual (text -> DataText; the loader
 sends no DataPer), ``header.res_id`` (one number, 1..4294967295) picks the id, else
 the loader assigns one. ``parameter`` is ignored: wrapperLoadRes takes no params.
 The engine calls run on the engine threads and are shielded from client disconnects,
-so the ids kept in State.resources always match what the engine was told.
+so the ids kept per engine generation always match what the engine was told. A hot
+reload starts the new engine with none: ids are not carried over.
 """
 from __future__ import annotations
 
@@ -23,7 +24,8 @@ from aiges import errors, protocol
 from aiges.errors import AigesError
 from aiges.resources import MAX_ID
 from aiges.server.responses import error, json_body, read_body
-from aiges.server.state import STATE, State
+from aiges.generation import Generation
+from aiges.server.state import STATE
 
 log = logging.getLogger(__name__)
 
@@ -46,20 +48,21 @@ async def load(request: web.Request) -> web.Response:
         wanted = _res_id(header.get("res_id") if isinstance(header, dict) else None,
                          "header.res_id")
         req = protocol.parse(doc, state.config.service, state.config.header_pass, sid)
-        res_id = state.resources.reserve(wanted)
-        await _shielded(_load(state, res_id, req))
+        gen = state.generation  # the engine now serving: a reload meanwhile does not move it
+        res_id = gen.resources.reserve(wanted)
+        await _shielded(_load(gen, res_id, req))
     except AigesError as exc:
         return _failed(request, sid, exc)
     return _answer(sid, res_id)
 
 
-async def _load(state: State, res_id: int, req: protocol.Request) -> None:
+async def _load(gen: Generation, res_id: int, req: protocol.Request) -> None:
     ok = False
     try:
-        await state.runner.call(state.engine.load_res, res_id, req.data)
+        await gen.runner.call(gen.engine.load_res, res_id, req.data)
         ok = True
     finally:
-        state.resources.load_done(res_id, ok)
+        gen.resources.load_done(res_id, ok)
     log.info("resource loaded", extra={"sid": req.sid, "res_id": res_id, "items": len(req.data),
                                        "bytes": sum(len(d.data) for d in req.data)})
 
@@ -69,20 +72,23 @@ async def unload(request: web.Request) -> web.Response:
     sid = protocol.new_sid()
     try:
         res_id = _res_id(request.match_info["res_id"], "the resource id")
-        state.resources.begin_unload(res_id)
-        await _shielded(_unload(state, res_id, sid))
+        gen = state.generation
+        if gen is None:
+            raise AigesError(errors.INVALID_OPERATION, "service is starting", 503)
+        gen.resources.begin_unload(res_id)
+        await _shielded(_unload(gen, res_id, sid))
     except AigesError as exc:
         return _failed(request, sid, exc)
     return _answer(sid, res_id)
 
 
-async def _unload(state: State, res_id: int, sid: str) -> None:
+async def _unload(gen: Generation, res_id: int, sid: str) -> None:
     ok = False
     try:
-        await state.runner.call(state.engine.unload_res, res_id)
+        await gen.runner.call(gen.engine.unload_res, res_id)
         ok = True
     finally:
-        state.resources.unload_done(res_id, ok)
+        gen.resources.unload_done(res_id, ok)
     log.info("resource unloaded", extra={"sid": sid, "res_id": res_id})
 
 

@@ -45,7 +45,7 @@ async def write(request: web.Request) -> web.Response:
     state = request.app[STATE]
     sid = request.match_info["sid"]
     try:
-        session = state.sessions.get(sid)
+        session = state.generations.session(sid)
         req = protocol.parse(protocol.loads(await read_body(request)), state.config.service,
                              state.config.header_pass, sid)
         await session.write(req.data)
@@ -57,7 +57,7 @@ async def write(request: web.Request) -> web.Response:
 async def poll(request: web.Request) -> web.Response:
     sid = request.match_info["sid"]
     try:
-        return await _answer(request, request.app[STATE].sessions.get(sid))
+        return await _answer(request, request.app[STATE].generations.session(sid))
     except AigesError as exc:
         return error(exc, sid)
 
@@ -66,11 +66,11 @@ async def delete(request: web.Request) -> web.Response:
     state = request.app[STATE]
     sid = request.match_info["sid"]
     try:
-        session = state.sessions.get(sid)
+        session = state.generations.session(sid)
     except AigesError as exc:
         return error(exc, sid)
     await session.close()
-    state.sessions.forget(session, ended_by="deleted")
+    session.registry.forget(session, ended_by="deleted")
     return json_body(orjson.dumps({"header": {"code": 0, "message": "success", "sid": sid}}))
 
 
@@ -86,7 +86,8 @@ def _wait_s(request: web.Request) -> float:
 async def _answer(request: web.Request, session: Session) -> web.Response:
     """Results available now (or within wait_ms); the session's error once they are out."""
     taken = await session.results(_wait_s(request))
-    sessions = request.app[STATE].sessions
+    # Its own generation's registry: a session goes on where it began, across a reload.
+    sessions = session.registry
     if not taken and session.error is not None:
         sessions.forget(session, ended_by=f"error {session.error.code}")
         return error(session.error, session.sid)

@@ -1,12 +1,15 @@
 """What the request handlers share, kept in the app under one AppKey."""
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
+from collections.abc import Callable
 
 from aiohttp import web
 
 from aiges.config import Config
 from aiges.engine import Engine
+from aiges.generation import Generation, Generations
 from aiges.metrics import Metrics
 from aiges.resources import ResourceIds
 from aiges.runner import Runner
@@ -16,15 +19,46 @@ from aiges.sessions import SessionRegistry
 @dataclass
 class State:
     config: Config
-    engine: Engine
-    runner: Runner | None = None
-    sessions: SessionRegistry | None = None
+    first_engine: Engine      # generation 1's; a reload brings another (state.engine)
+    generations: Generations = field(default_factory=Generations)
     ready: bool = False       # wrapperInit has succeeded (and fini not begun)
     draining: bool = False    # shutdown has begun: /ready is 503
     drained: bool = False     # sessions had their drain time and sockets are closed
     websockets: set[web.WebSocketResponse] = field(default_factory=set)
     metrics: Metrics = field(default_factory=Metrics)  # one registry per app, made by create_app
-    resources: ResourceIds = field(default_factory=ResourceIds)  # ids loaded via the resources API
+    reload_lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # one reload at a time
+    health: bytes = b'{"status":"ok"}'  # the /health answer, rebuilt when the engine changes
+    # A supervisor's worker reports every reload's result through this (aiges.supervisor).
+    on_reload: Callable[[dict], None] | None = None
+    tasks: set[asyncio.Task] = field(default_factory=set)  # background work (retirements)
+
+    # What handlers serve new work with: read them per request, never keep them, so that
+    # a reload takes effect at once. Work already started stays on its own generation
+    # (a session keeps its registry: session.registry).
+    @property
+    def generation(self) -> Generation | None:
+        return self.generations.current
+
+    @property
+    def engine(self) -> Engine:
+        gen = self.generations.current
+        return gen.engine if gen is not None else self.first_engine
+
+    @property
+    def runner(self) -> Runner | None:
+        gen = self.generations.current
+        return gen.runner if gen is not None else None
+
+    @property
+    def sessions(self) -> SessionRegistry | None:
+        gen = self.generations.current
+        return gen.sessions if gen is not None else None
+
+    @property
+    def resources(self) -> ResourceIds:
+        """Ids loaded through the resources API into the current engine."""
+        gen = self.generations.current
+        return gen.resources if gen is not None else ResourceIds()
 
 
 STATE = web.AppKey("state", State)

@@ -151,4 +151,4 @@ async def _finish(state: State, session: Session) -> None:
     if not session.ended:
         log.info("client left mid-session", extra={"sid": session.sid})
         await session.close(AigesError(errors.INVALID_OPERATION, "client left"))
-    state.sessions.forget(session, ended_by="websocket closed")
+    session.registry.forget(session, ended_by="websocket closed")  # its generation's

@@ -15,6 +15,8 @@
  *   callback_twice=true  async: call back twice (the loader must ignore the 2nd)
  *   late_ctrl_ms=N    sync: also meter and trace N ms after the call, from a detached
  *                     thread, with the by then stale usrTag (and trace with NULL)
+ * Built with ECHO_MARK_VERSION (libecho_next.so), every answer also has a
+ * "version" node holding wrapperVersion's text.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "echo_internal.h"
@@ -73,6 +75,14 @@ static int build_output(pParamList params, pDataList req, const unsigned int* ps
         }
         tail = &(*tail)->next;
     }
+#ifdef ECHO_MARK_VERSION
+    /* The build answering shows in the answer: a hot reload is visible per request. */
+    *tail = echo_text_node("version", ECHO_VERSION);
+    if (!*tail) {
+        echo_list_free(head);
+        return ECHO_ERR_NOMEM;
+    }
+#endif
     *out = head;
     return 0;
 }

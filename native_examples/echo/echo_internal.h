@@ -7,6 +7,12 @@
 
 #include "wrapper.h"
 
+/* wrapperVersion. A second build (libecho_next.so) defines its own, and
+ * ECHO_MARK_VERSION, so that a hot reload shows in every once answer. */
+#ifndef ECHO_VERSION
+#define ECHO_VERSION "echo/1.0.0"
+#endif
+
 /* Error codes of the engine itself; wrapperError also names codes that a
  * request asked for through `fail`, `fail_create` or `fail_write`. */
 enum {

@@ -14,10 +14,6 @@
 #include <pthread.h>
 #include <time.h>
 
-#ifndef ECHO_VERSION
-#define ECHO_VERSION "echo/1.0.0"
-#endif
-
 /* ---- config ---- */
 static pthread_mutex_t g_cfg_mu = PTHREAD_MUTEX_INITIALIZER;
 static pConfig g_config;
@@ -206,6 +202,30 @@ char* echo_config_json(void)
     return json;
 }
 
+/* counters_file with "{version}" replaced by ECHO_VERSION ('/' as '-'): two builds
+ * loaded side by side (a hot reload) keep counters files of their own. */
+static char* counters_name(const char* path)
+{
+    static const char mark[] = "{version}";
+    const char* at = strstr(path, mark);
+    size_t extra = at ? strlen(ECHO_VERSION) : 0;
+    char* out = malloc(strlen(path) + extra + 1);
+    if (!out || !at) {
+        if (out)
+            strcpy(out, path);
+        return out;
+    }
+    size_t head = (size_t)(at - path);
+    memcpy(out, path, head);
+    char* v = out + head;
+    strcpy(v, ECHO_VERSION);
+    for (; *v; v++)
+        if (*v == '/')
+            *v = '-';
+    strcpy(v, at + sizeof mark - 1);
+    return out;
+}
+
 int WrapperAPI wrapperInit(pConfig cfg)
 {
     int ok;
@@ -214,18 +234,16 @@ int WrapperAPI wrapperInit(pConfig cfg)
         return ECHO_ERR_NOMEM;
     /* Both names are built before taking the lock: nothing can fail inside. */
     const char* path = echo_param(copy, "counters_file");
-    char* file = path ? malloc(strlen(path) + 1) : NULL;
-    char* tmp = path ? malloc(strlen(path) + sizeof ".tmp") : NULL;
+    char* file = path ? counters_name(path) : NULL;
+    char* tmp = file ? malloc(strlen(file) + sizeof ".tmp") : NULL;
     if (path && (!file || !tmp)) {
         free(file);
         free(tmp);
         echo_params_free(copy);
         return ECHO_ERR_NOMEM;
     }
-    if (path) {
-        strcpy(file, path);
-        strcat(strcpy(tmp, path), ".tmp");
-    }
+    if (file)
+        strcat(strcpy(tmp, file), ".tmp");
 
     pthread_mutex_lock(&g_life_mu);
     g_stopping = 0;

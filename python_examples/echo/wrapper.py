@@ -5,8 +5,9 @@ Once: every input comes back unchanged, plus "params" (the params as JSON), "psr
 when a resource id is given, and "config" (the init config) with show_config=true.
 Params: delay_ms, fail=N (error N), empty=true (no output).
 Sessions: each write's inputs come back; fail_create=N, fail_write=N, delay_ms
-(pushed sessions). Init config: counters_file (the C engine's counters line),
-push=true (deliver session results with callback instead of wrapperRead).
+(pushed sessions). Init config: counters_file (the C engine's counters line; "{version}"
+in it becomes the version, '/' as '-'), push=true (deliver session results with
+callback instead of wrapperRead).
 """
 import json
 import os
@@ -82,6 +83,7 @@ class Wrapper(WrapperBase):
         self.lock = threading.Lock()
         self.counts = dict.fromkeys(COUNTERS, 0)
         self.config = {}
+        self.counters_path = ""
         self.sessions = {}
         self.next_handle = 0
 
@@ -90,7 +92,7 @@ class Wrapper(WrapperBase):
             for key, delta in changes.items():
                 self.counts[key] += delta
             self.counts["live_sessions"] = self.counts["create"] - self.counts["destroy"]
-            path = self.config.get("counters_file")
+            path = self.counters_path
             if path:
                 line = " ".join(f"{k}={self.counts[k]}" for k in COUNTERS) + "\n"
                 with open(path + ".tmp", "w") as fh:
@@ -99,6 +101,10 @@ class Wrapper(WrapperBase):
 
     def wrapperInit(self, config: {}) -> int:
         self.config = dict(config)
+        # "{version}" in the path: two versions loaded side by side (a hot reload) keep
+        # counters files of their own, as with the C echo.
+        self.counters_path = self.config.get("counters_file", "").replace(
+            "{version}", self.version.replace("/", "-"))
         self.count(init=1)
         log.info("python echo initialised with %d config pairs", len(config))
         return 0

@@ -2,6 +2,7 @@ import asyncio
 
 import pytest
 
+from aiges.errors import AigesError
 from aiges.pool import InstancePool, NoInstance
 
 
@@ -69,3 +70,18 @@ async def test_wait_idle():
     assert not idle.done()
     pool.release(instance)
     await asyncio.wait_for(idle, 1)
+
+
+async def test_a_closed_pool_refuses_new_work_but_lets_holders_finish():
+    pool = InstancePool(1, queue_limit=10, wait_s=1)
+    held = await pool.acquire()
+    queued = asyncio.create_task(pool.acquire())
+    await asyncio.sleep(0)
+    pool.close("engine generation 1 is finishing: retry")
+    with pytest.raises(AigesError) as info:
+        await pool.acquire()
+    assert (info.value.http_status, info.value.message) == (
+        503, "engine generation 1 is finishing: retry")
+    pool.release(held)
+    pool.release(await queued)  # queued before the close: served
+    await pool.wait_idle()
