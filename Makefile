@@ -21,8 +21,9 @@ $(BIN)/python:
 install: $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e .
 
+# [ray]: tests/ray_serve runs aiges on a local two-node Ray cluster.
 install-test: $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e '.[test,ray]'
 
 # Debian's Chromium for tests/e2e/test_browser.py (the Swagger UI in a real browser);
 # playwright drives it, and never downloads a browser of its own.

@@ -14,6 +14,10 @@
  * Threads: the model is read-only after wrapperInit, so any number of
  * wrapperExec calls run at once; a read-write lock only keeps them apart from
  * a re-init or fini.
+ *
+ * The forward pass is the backend's (digits_internal.h): digits_cpu.c here;
+ * ../digits_cuda builds this same file around a GPU backend as libdigits_cuda,
+ * with its own DIGITS_VERSION.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "digits_internal.h"
@@ -123,6 +127,11 @@ int WrapperAPI wrapperInit(pConfig cfg)
                                sizeof g_init_err);
     if (rc)
         return fail(rc, "%s", g_init_err);
+    rc = digits_backend_open(m, g_init_err, sizeof g_init_err);
+    if (rc) {
+        digits_model_free(m);
+        return fail(rc, "%s", g_init_err);
+    }
     rc = set_counters_file(config_value(cfg, "counters_file"));
     if (rc) {
         digits_model_free(m);
@@ -170,6 +179,7 @@ static const char* fixed_text(int errNum)
     case DIGITS_ERR_SIZE: return "digits: image must be 64 bytes (8x8 grayscale)";
     case DIGITS_ERR_MODEL_OPEN:
     case DIGITS_ERR_MODEL_BAD: return g_init_err[0] ? g_init_err : "digits: cannot load the model";
+    case DIGITS_ERR_DEVICE: return g_init_err[0] ? g_init_err : "digits: the device failed";
     }
     return "digits: unknown error";
 }
@@ -201,14 +211,18 @@ static pDataList result_node(int digit, const double* scores, unsigned n)
 static int classify(const unsigned char* image, pDataList* out)
 {
     double scores[DIGITS_MAX_OUTPUTS];
+    char err[256];
+    int digit;
     pthread_rwlock_rdlock(&g_model_lock);
     if (!g_model) {
         pthread_rwlock_unlock(&g_model_lock);
         return fail(DIGITS_ERR_NOINIT, "%s", fixed_text(DIGITS_ERR_NOINIT));
     }
     unsigned n = g_model->n_out;
-    int digit = digits_classify(g_model, image, scores);
+    int rc = digits_classify(g_model, image, scores, &digit, err, sizeof err);
     pthread_rwlock_unlock(&g_model_lock);
+    if (rc)
+        return fail(rc, "%s", err);
     *out = result_node(digit, scores, n);
     return *out ? 0 : fail(DIGITS_ERR_NOMEM, "digits: out of memory");
 }

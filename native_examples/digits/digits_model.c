@@ -1,9 +1,8 @@
 /*
- * libdigits: the model -- reading digits.weights, the forward pass, and the
- * JSON result. Plain float32 C; the order of every sum is part of the
- * contract (see README.md): python_examples/digits/wrapper.py and
- * tools/train_digits.py add in the same order, so all three get the same
- * logits bit for bit and therefore the same digit.
+ * libdigits: the model -- reading digits.weights, the digit and its scores
+ * from the logits, and the JSON result. The logits themselves come from the
+ * backend the engine is linked with: digits_cpu.c, or the GPU's
+ * ../digits_cuda/digits_cuda.cu. This file is shared by both engines.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "digits_internal.h"
@@ -83,6 +82,7 @@ static int read_model(FILE* f, const char* path, struct digits_model** out, char
         free(m);
         return rc;
     }
+    m->device = NULL;
     m->n_in = n_in;
     m->n_hid = n_hid;
     m->n_out = n_out;
@@ -109,33 +109,19 @@ int digits_model_load(const char* path, struct digits_model** out, char* err, si
 
 void digits_model_free(struct digits_model* m)
 {
+    if (!m)
+        return;
+    digits_backend_close(m);
     free(m);
 }
 
-/* out[r] = b[r] + sum_c w[r][c] * in[c], summed in order c = 0, 1, ... */
-static void dense(const float* w, const float* b, const float* in, unsigned rows, unsigned cols,
-                  float* out)
+int digits_classify(const struct digits_model* m, const unsigned char* image, double* scores,
+                    int* digit, char* err, size_t errlen)
 {
-    for (unsigned r = 0; r < rows; r++) {
-        const float* row = w + (size_t)r * cols;
-        float acc = b[r];
-        for (unsigned c = 0; c < cols; c++)
-            acc += row[c] * in[c];
-        out[r] = acc;
-    }
-}
-
-int digits_classify(const struct digits_model* m, const unsigned char* image, double* scores)
-{
-    float x[DIGITS_INPUTS], h[DIGITS_MAX_HIDDEN], z[DIGITS_MAX_OUTPUTS];
-    /* The image bytes the model was trained on, scaled to 0..1. */
-    for (unsigned i = 0; i < m->n_in; i++)
-        x[i] = (float)image[i] / 255.0f;
-    dense(m->w1, m->b1, x, m->n_hid, m->n_in, h);
-    for (unsigned j = 0; j < m->n_hid; j++)
-        h[j] = h[j] > 0.0f ? h[j] : 0.0f;
-    dense(m->w2, m->b2, h, m->n_out, m->n_hid, z);
-
+    float z[DIGITS_MAX_OUTPUTS];
+    int rc = digits_backend_logits(m, image, z, err, errlen);
+    if (rc)
+        return rc;
     unsigned best = 0;
     for (unsigned k = 1; k < m->n_out; k++)
         if (z[k] > z[best])
@@ -148,7 +134,8 @@ int digits_classify(const struct digits_model* m, const unsigned char* image, do
     }
     for (unsigned k = 0; k < m->n_out; k++)
         scores[k] /= sum;
-    return (int)best;
+    *digit = (int)best;
+    return 0;
 }
 
 /* "%.4f" less trailing zeros, one kept after the point: 0.0120 -> 0.012,
