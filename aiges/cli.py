@@ -15,6 +15,7 @@ from aiohttp import web
 from aiges import config as configuration
 from aiges import logs
 from aiges.errors import AigesError, EngineLoadError
+from aiges.ray import options as ray_options
 
 log = logging.getLogger("aiges")
 
@@ -44,6 +45,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--gpus", metavar="IDS",
                    help="GPU ids, e.g. 0,1: each worker gets one as CUDA_VISIBLE_DEVICES, "
                         "round-robin ([aiges] gpus)")
+    p.add_argument("--admin-reload", action=argparse.BooleanOptionalAction, default=None,
+                   help="allow POST /admin/reload to replace the engine ([aiges] adminReload, "
+                        "default off; SIGHUP always reloads)")
+    ray_options.add_arguments(p)  # --ray, --address, --replicas, --gpus-per-replica, ...
     p.add_argument("--worker-of", type=int, metavar="PID", help=argparse.SUPPRESS)
     p.add_argument("--init", nargs="?", const="aiges.toml", metavar="PATH",
                    help="write a commented default aiges.toml and exit")
@@ -74,6 +79,9 @@ def main(argv: list[str] | None = None) -> int:
     logs.configure(config.log_level, config.log_file)
     for warning in config.warnings if args.worker_of is None else ():
         log.warning(warning)
+    if args.ray:  # Ray Serve's replicas load the engine, not this process
+        from aiges.ray.run import main as run_on_ray
+        return run_on_ray(config, args)
     if args.worker_of is None and config.workers > 1:
         from aiges import supervisor
         return supervisor.run(config, argv)
@@ -114,16 +122,14 @@ def load_config(args) -> configuration.Config:
         config, host=args.host, port=args.port, instances=args.instances,
         async_mode=args.async_mode, once_timeout_ms=args.once_timeout_ms,
         log_level=args.log_level, access_log=args.access_log, workers=args.workers,
+        admin_reload=args.admin_reload,
         gpus=None if args.gpus is None else configuration.gpu_list(args.gpus))
 
 
 def load_engine(path: str):
     """A wrapper.py is a Python engine; anything else is a shared library."""
-    if path.endswith(".py"):
-        from aiges.python import load
-    else:
-        from aiges.native import load
-    return load(path)
+    from aiges.generation import open_engine
+    return open_engine(path)
 
 
 def write_default(path: Path) -> int:
@@ -149,12 +155,15 @@ async def serve(config: configuration.Config, engine, worker: bool = False) -> N
     from aiges.server import create_app
     from aiges.server.app import drain
     from aiges.server.ops import begin_drain
+    from aiges.server.reload import on_sighup
+    from aiges.server.state import STATE
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     app = create_app(config, engine)
+    loop.add_signal_handler(signal.SIGHUP, on_sighup, app)  # hot reload
     if worker:
         from aiges import supervisor
         supervisor.mark_responses(app)
@@ -170,7 +179,7 @@ async def serve(config: configuration.Config, engine, worker: bool = False) -> N
                 f"ready on http://{_display_host(config.host)}:{config.port}/v1/{config.service}",
                 extra={"engine": engine.path, "pid": os.getpid()})
         if worker:
-            supervisor.report_ready()
+            app[STATE].on_reload = supervisor.report_ready()
         await stop.wait()
         begin_drain(app)  # not ready from the first moment, before connections drain
         log.info("shutting down: not ready, draining in-flight requests")
@@ -179,7 +188,7 @@ async def serve(config: configuration.Config, engine, worker: bool = False) -> N
         await runner.cleanup()
         engine.close()
     log.info("stopped")
-    for sig in (signal.SIGTERM, signal.SIGINT):
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         # Stopped cleanly: a late second signal must not turn exit 0 into death by signal.
         loop.remove_signal_handler(sig)
         signal.signal(sig, signal.SIG_IGN)

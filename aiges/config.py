@@ -38,7 +38,9 @@ class Config:
     access_log: bool = True
     workers: int = 1          # worker processes on one port (SO_REUSEPORT); 1 = no supervisor
     gpus: list[str] = field(default_factory=list)  # CUDA_VISIBLE_DEVICES per worker, round-robin
+    admin_reload: bool = False  # POST /admin/reload may replace the engine (hot reload)
     schema: engine_schema.EngineSchema | None = None  # [schema]: inputs/params/outputs
+    ray: dict = field(default_factory=dict)  # [ray]: Ray Serve options, read by aiges.ray
     warnings: list[str] = field(default_factory=list)
 
 
@@ -77,6 +79,7 @@ KEYS = {
     ("aiges", "accessLog"): ("access_log", _flag),
     ("aiges", "workers"): ("workers", _workers),
     ("aiges", "gpus"): ("gpus", gpu_list),
+    ("aiges", "adminReload"): ("admin_reload", _flag),
     ("fc", "max"): ("instances", int),
     ("fc", "ttl"): ("session_ttl_ms", int),
     ("fc", "queue"): ("queue_limit", int),
@@ -150,6 +153,9 @@ def load(path: str | Path | None, service: str = "svcName") -> Config:
         if section == "schema":
             config.schema = _schema(table, path)
             continue
+        if section == "ray":  # checked by aiges.ray.options, only when --ray is used
+            config.ray = dict(table)
+            continue
         if section == "wrapper":
             config.wrapper = {k: wrapper_text(v) for k, v in table.items() if not isinstance(v, dict)}
         for key, value in table.items():
@@ -205,6 +211,16 @@ workers = 1
 # GPU ids handed out round-robin, one per worker, as CUDA_VISIBLE_DEVICES ("0,1").
 # "" leaves CUDA_VISIBLE_DEVICES as it is.
 gpus = ""
+# Hot reload: SIGHUP (to the supervisor with workers) loads the engine again from its
+# path, so a new build put there replaces the running one without downtime: new
+# requests and sessions go to the new engine at once, the old one finishes its work
+# within drainTimeout, then wrapperFini. A new engine that fails to load or to
+# initialise is dropped and the old one serves on. true also allows
+# POST /admin/reload (body {"engine": "/path/lib.so"} to switch to another file):
+# anyone who can reach the port could then load any library on this machine, so
+# enable it only where the port is trusted. With workers it reloads the one worker
+# that answers; use SIGHUP to reload them all.
+adminReload = false
 
 [fc]
 # Engine instances: how many requests or sessions run at once.
