@@ -28,6 +28,7 @@ class Config:
     wait_ms: int = 3000
     once_timeout_ms: int = 30000
     drain_timeout_ms: int = 10000
+    inline_max_us: int = 250  # [aiges] inlineMaxUs: engine calls this fast run on the loop
     max_body: int = 64 * 1024 * 1024
     ws_read_timeout_s: float = 30.0
     ws_session_timeout_s: float = 600.0
@@ -73,6 +74,7 @@ KEYS = {
     ("aiges", "headerPass"): ("header_pass", _header_pass),
     ("aiges", "onceTimeout"): ("once_timeout_ms", int),
     ("aiges", "drainTimeout"): ("drain_timeout_ms", int),
+    ("aiges", "inlineMaxUs"): ("inline_max_us", int),
     ("aiges", "maxBody"): ("max_body", int),
     ("aiges", "accessLog"): ("access_log", _flag),
     ("aiges", "workers"): ("workers", _workers),
@@ -194,6 +196,11 @@ headerPass = ""
 onceTimeout = 30000
 # On SIGTERM/SIGINT: ms to finish in-flight requests before wrapperFini.
 drainTimeout = 10000
+# Engine calls (exec, write, read, ...) measured to take at most this many
+# microseconds, 32 times in a row, run on the event loop's thread: handing them to
+# an engine thread would cost more than the call. The first slower call sends them
+# back to the threads. 0 = always on the threads.
+inlineMaxUs = 250
 # Largest request body in bytes (HTTP 413 above it).
 maxBody = 67108864
 # One JSON log line per once request (sid, route, mode, code, latency_ms) and per

@@ -50,7 +50,7 @@ async def _engine_lifecycle(app: web.Application):
     config, engine = state.config, state.engine
     pool = InstancePool(config.instances, config.queue_limit, config.wait_ms / 1000)
     runner = Runner(engine, pool, config.once_timeout_ms / 1000, config.async_mode,
-                    state.metrics)
+                    state.metrics, config.inline_max_us)
     await runner.call(engine.set_ctrl, *ops.engine_callbacks(state))
     await runner.call(engine.init, config.wrapper)
     log.info("engine initialised", extra={"engine": engine.path, "version": engine.version(),
