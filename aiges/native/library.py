@@ -16,6 +16,8 @@ log = logging.getLogger(__name__)
 NULL = ffi.NULL
 # Meter keys and trace texts are engine strings: copied, at most this many bytes.
 CTRL_TEXT_MAX = 4096
+UINTPTR = ffi.typeof("uintptr_t")
+DATA_OUT = ffi.typeof("pDataList*")
 
 
 def load(path: str | Path) -> "CEngine":
@@ -40,8 +42,8 @@ class _Tags:
 
     def open(self, text: str, handler: ResultCallback | None = None,
              once: bool = True) -> tuple[object, int]:
-        buf = ffi.new("char[]", text.encode())
-        addr = int(ffi.cast("uintptr_t", buf))
+        buf = ffi.new(lists.CHARS, text.encode())
+        addr = int(ffi.cast(UINTPTR, buf))
         with self._lock:
             self._live[addr] = (buf, text, handler, once)
         return buf, addr
@@ -135,13 +137,14 @@ class CEngine:
 
     def _on_meter(self, usr_tag, key, count):
         # usrTag may be stale or NULL: only its value is looked up, never read through.
-        self._meter(self._tags.sid(int(ffi.cast("uintptr_t", usr_tag))),
+        self._meter(self._tags.sid(int(ffi.cast(UINTPTR, usr_tag))),
                     lists.text(key, CTRL_TEXT_MAX), count)
         return 0
 
     def _on_trace(self, usr_tag, key, value):
-        self._trace(self._tags.sid(int(ffi.cast("uintptr_t", usr_tag))),
-                    lists.text(key, CTRL_TEXT_MAX), lists.text(value, CTRL_TEXT_MAX))
+        if self._trace is not None:  # None: trace lines are not logged
+            self._trace(self._tags.sid(int(ffi.cast(UINTPTR, usr_tag))),
+                        lists.text(key, CTRL_TEXT_MAX), lists.text(value, CTRL_TEXT_MAX))
         return 0
 
     def init(self, config: dict[str, str]) -> None:
@@ -166,7 +169,7 @@ class CEngine:
              psr_ids: list[int]) -> list[Data]:
         keep: list = []
         tag_buf, addr = self._tags.open(tag)
-        out = ffi.new("pDataList*")
+        out = ffi.new(DATA_OUT)
         try:
             ret = self._fn["wrapperExec"](tag_buf, lists.param_list(params, keep),
                                           lists.data_list(data, keep), out,
@@ -196,7 +199,7 @@ class CEngine:
         self._tags.close(token)
 
     def _on_result(self, usr_tag, resp, ret):
-        handler = self._tags.claim(int(ffi.cast("uintptr_t", usr_tag)))
+        handler = self._tags.claim(int(ffi.cast(UINTPTR, usr_tag)))
         if handler is None:
             log.warning("callback with an unknown or finished usrTag ignored", extra={"ret": ret})
             return -1
