@@ -197,9 +197,10 @@ onceTimeout = 30000
 # On SIGTERM/SIGINT: ms to finish in-flight requests before wrapperFini.
 drainTimeout = 10000
 # Engine calls (exec, write, read, ...) measured to take at most this many
-# microseconds, 32 times in a row, run on the event loop's thread: handing them to
-# an engine thread would cost more than the call. The first slower call sends them
-# back to the threads. 0 = always on the threads.
+# microseconds run on the event loop's thread: handing them to an engine thread
+# would cost more than the call. Two slower calls in a row send them back to the
+# threads. An inline call cannot be timed out: 0 (always on the threads) for an
+# engine that may hang after a run of fast calls.
 inlineMaxUs = 250
 # Largest request body in bytes (HTTP 413 above it).
 maxBody = 67108864
