@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import logging
-import threading
 from collections import deque
 from pathlib import Path
 
@@ -29,13 +28,13 @@ class _Tags:
 
     A callback is matched by the pointer value alone, never by reading through it:
     a late or unknown tag is ignored (result callbacks) or reported as sid "-"
-    (meter and trace). Finished tags stay allocated for a while in ``_retired`` so
+    (meter and trace). Every change is one dict operation, atomic under the GIL, so
+    engine threads and the loop need no lock. Finished tags stay allocated for a while in ``_retired`` so
     that a late callback cannot hit an address already reused by a newer request,
     and an engine that reads its tag late reads valid memory.
     """
 
     def __init__(self, retired: int = 65536):
-        self._lock = threading.Lock()
         # addr -> (buffer, sid, result handler or None, handler called once)
         self._live: dict[int, tuple[object, str, ResultCallback | None, bool]] = {}
         self._retired: deque = deque(maxlen=retired)
@@ -44,29 +43,31 @@ class _Tags:
              once: bool = True) -> tuple[object, int]:
         buf = ffi.new(lists.CHARS, text.encode())
         addr = int(ffi.cast(UINTPTR, buf))
-        with self._lock:
-            self._live[addr] = (buf, text, handler, once)
+        self._live[addr] = (buf, text, handler, once)  # a new address: no race to lose
         return buf, addr
 
     def sid(self, addr: int) -> str:
-        entry = self._live.get(addr)  # one dict read: atomic, no lock needed
+        entry = self._live.get(addr)
         return "-" if entry is None else entry[1]
 
     def claim(self, addr: int) -> ResultCallback | None:
-        with self._lock:
-            entry = self._live.get(addr)
-            if entry is None or entry[2] is None:
+        entry = self._live.get(addr)
+        if entry is None or entry[2] is None:
+            return None
+        if entry[3]:
+            # One atomic pop: of two callbacks for one call (or a callback racing the
+            # request giving up) exactly one gets the handler.
+            entry = self._live.pop(addr, None)
+            if entry is None:
                 return None
-            if entry[3]:
-                del self._live[addr]
-                self._retired.append(entry[0])
+            self._retired.append(entry[0])
         return entry[2]
 
     def close(self, addr: int) -> None:
-        with self._lock:
-            entry = self._live.pop(addr, None)
-            if entry is not None:
-                self._retired.append(entry[0])
+        # One dict pop: atomic, so a claim racing it gets the entry or nothing.
+        entry = self._live.pop(addr, None)
+        if entry is not None:
+            self._retired.append(entry[0])
 
 
 class _Session:

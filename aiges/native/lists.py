@@ -7,7 +7,8 @@ copy (``ffi.from_buffer``); outputs are copied before the engine frees them.
 
 This runs for every request: nodes of a list come from one array allocation,
 C types are looked up once, and the few distinct keys (param names, payload
-keys) are encoded once and shared (``_key``); engines only read them.
+keys) and desc chains are built once and shared (``_key``, ``_desc_list``);
+engines only read them.
 """
 from __future__ import annotations
 
@@ -24,6 +25,9 @@ U32S = ffi.typeof("unsigned int[]")
 # ones must not grow memory; past the cap each call allocates its own.
 MAX_KEYS = 4096
 _keys: dict[str, object] = {}
+MAX_DESCS = 1024
+_descs: dict[tuple, object] = {}
+_desc_owners: list[list] = []
 
 
 def _key(key: str, keep: list):
@@ -58,6 +62,22 @@ def param_list(pairs: dict[str, str], keep: list) -> object:
     return nodes
 
 
+def _desc_list(desc: dict[str, str], keep: list) -> object:
+    """Desc chains repeat ({"encoding": "utf8"} on every request): built once, shared
+    (engines only read them), capped like the keys."""
+    pairs = tuple(desc.items())
+    chain = _descs.get(pairs)
+    if chain is None:
+        owners: list = []
+        chain = param_list(desc, owners)
+        if len(_descs) < MAX_DESCS:
+            _descs[pairs] = chain
+            _desc_owners.append(owners)
+        else:
+            keep += owners
+    return chain
+
+
 def data_list(items: list[Data], keep: list) -> object:
     count = len(items)
     if not count:
@@ -76,7 +96,7 @@ def data_list(items: list[Data], keep: list) -> object:
         node.type = item.type
         node.status = item.status
         if item.desc:
-            node.desc = param_list(item.desc, keep)
+            node.desc = _desc_list(item.desc, keep)
         if i < last:
             node.next = nodes + (i + 1)
     return nodes
