@@ -12,10 +12,13 @@ always go to a thread: their cost follows their size, not the op's history.
 On a thread a call's wall time also counts its wait for the GIL, held by the
 busy loop (up to a switch interval, GIL_WAIT_S), so it cannot tell a 20 us call
 from a 2 ms one; it only shows that the call did not wait on anything else. Such
-calls, ``need`` in a row, promote the op; the first inline call then measures it
-for real. An engine that waits longer than GIL_WAIT_S (I/O, a GPU, a sleep) never
-leaves the threads; one that takes 0.1 ms to GIL_WAIT_S costs the loop two calls
-per promotion, ever rarer as ``need`` doubles.
+calls, ``need`` in a row, promote the op; the inline calls then measure it for
+real, in wall time, except a call during which the loop's thread was only
+descheduled (``preempted``: no voluntary context switch, little CPU time), which on
+a busy machine would otherwise send any engine back. An engine that waits longer
+than GIL_WAIT_S (I/O, a GPU, a sleep) never leaves the threads; one that takes
+0.1 ms to GIL_WAIT_S costs the loop two calls per promotion, ever rarer as
+``need`` doubles.
 
 An engine that is slow from the start never blocks the loop. One that hangs after
 a fast streak does: ``Watchdog`` says so in the log, and /health stops answering,
@@ -30,6 +33,7 @@ from __future__ import annotations
 import logging
 import sys
 import threading
+from resource import RUSAGE_THREAD, getrusage
 from time import perf_counter
 
 log = logging.getLogger(__name__)
@@ -56,6 +60,16 @@ class Placement:
     def inline(self, op: str, size: int = 0) -> bool:
         return op in self._inline and size <= MAX_INLINE_BYTES
 
+    def preempted(self, seconds: float, before) -> bool:
+        """An inline call over the limit that neither waited (no voluntary context
+        switch of the loop's thread) nor used the CPU time it took: the thread was
+        descheduled mid-call, on a busy machine. Says nothing about the engine."""
+        if seconds <= self.limit_s:
+            return False
+        after = getrusage(RUSAGE_THREAD)
+        cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+        return after.ru_nvcsw == before.ru_nvcsw and cpu <= self.limit_s
+
     def record(self, op: str, seconds: float, inline: bool) -> None:
         """A call of ``op`` took ``seconds`` (wall time), ``inline`` on the loop or not."""
         if op not in HOT or self.limit_s <= 0:
@@ -81,6 +95,10 @@ class Placement:
             self._need[op] = min(need * 2, MAX_NEED)
             log.info("engine op slow on the event loop: back on the engine threads",
                      extra={"op": op, "ms": round(seconds * 1000, 3)})
+
+
+def thread_usage():
+    return getrusage(RUSAGE_THREAD)
 
 
 class Watchdog:

@@ -17,7 +17,7 @@ from aiges import errors
 from aiges.engine import Data, DataStatus, Engine
 from aiges.errors import AigesError, EngineError
 from aiges.metrics import Metrics
-from aiges.placement import Placement, Watchdog
+from aiges.placement import Placement, Watchdog, thread_usage
 from aiges.pool import InstancePool
 from aiges.protocol import Request
 
@@ -62,7 +62,7 @@ class Runner:
     def _inline(self, fn, *args):
         self.watchdog.enter(fn.__name__)
         try:
-            return self._timed(fn, *args, inline=True)
+            return self._timed(fn, *args, inline=thread_usage())
         finally:
             self.watchdog.leave()
 
@@ -71,8 +71,9 @@ class Runner:
         when every engine thread may be stuck in a call only fini can end."""
         return await asyncio.to_thread(self._timed, fn, *args)
 
-    def _timed(self, fn, *args, inline: bool = False):
-        """The call, its duration in the metrics and the placement, its error counted."""
+    def _timed(self, fn, *args, inline=None):
+        """The call, its duration in the metrics and the placement, its error counted.
+        ``inline``: the loop thread's resource usage before an inline call."""
         started = perf_counter()
         try:
             return fn(*args)
@@ -83,7 +84,8 @@ class Runner:
             seconds = perf_counter() - started
             op = OPS.get(fn.__name__, fn.__name__)
             self.metrics.engine_call(op, seconds)
-            self.placement.record(op, seconds, inline)
+            if inline is None or not self.placement.preempted(seconds, inline):
+                self.placement.record(op, seconds, inline is not None)
 
     async def once(self, req: Request) -> list[Data]:
         if not (self.engine.modes.once_sync or self.engine.modes.once_async):
