@@ -28,6 +28,7 @@ class Config:
     wait_ms: int = 3000
     once_timeout_ms: int = 30000
     drain_timeout_ms: int = 10000
+    inline_max_us: int = 250  # [aiges] inlineMaxUs: engine calls this fast run on the loop
     max_body: int = 64 * 1024 * 1024
     ws_read_timeout_s: float = 30.0
     ws_session_timeout_s: float = 600.0
@@ -75,6 +76,7 @@ KEYS = {
     ("aiges", "headerPass"): ("header_pass", _header_pass),
     ("aiges", "onceTimeout"): ("once_timeout_ms", int),
     ("aiges", "drainTimeout"): ("drain_timeout_ms", int),
+    ("aiges", "inlineMaxUs"): ("inline_max_us", int),
     ("aiges", "maxBody"): ("max_body", int),
     ("aiges", "accessLog"): ("access_log", _flag),
     ("aiges", "workers"): ("workers", _workers),
@@ -200,6 +202,12 @@ headerPass = ""
 onceTimeout = 30000
 # On SIGTERM/SIGINT: ms to finish in-flight requests before wrapperFini.
 drainTimeout = 10000
+# Engine calls (exec, write, read, ...) measured to take at most this many
+# microseconds run on the event loop's thread: handing them to an engine thread
+# would cost more than the call. Two slower calls in a row send them back to the
+# threads. An inline call cannot be timed out: 0 (always on the threads) for an
+# engine that may hang after a run of fast calls.
+inlineMaxUs = 250
 # Largest request body in bytes (HTTP 413 above it).
 maxBody = 67108864
 # One JSON log line per once request (sid, route, mode, code, latency_ms) and per

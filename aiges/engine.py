@@ -1,6 +1,7 @@
 """The engine protocol: what a C engine and a Python engine both offer, in plain types.
 
-Every method here may block: callers run them off the event loop. Results pushed
+Every method here may block: the runner calls them on engine threads, or on the
+event loop once measured to take microseconds (aiges.placement). Results pushed
 by the engine (async once, async sessions) arrive through plain Python callables
 invoked on an engine thread; the caller decides how to hand them to its loop.
 """
@@ -60,9 +61,9 @@ class Engine(Protocol):
 
     def version(self) -> str: ...
 
-    def set_ctrl(self, meter: MeterCallback, trace: TraceCallback) -> None:
+    def set_ctrl(self, meter: MeterCallback, trace: TraceCallback | None) -> None:
         """Hand the engine its service callbacks before init (a no-op where the engine
-        takes none)."""
+        takes none); ``trace`` None: the engine's trace calls are dropped."""
         ...
 
     def init(self, config: dict[str, str]) -> None: ...

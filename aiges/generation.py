@@ -43,7 +43,7 @@ class Generation:
         self.version = ""
         self.pool = InstancePool(config.instances, config.queue_limit, config.wait_ms / 1000)
         self.runner = Runner(engine, self.pool, config.once_timeout_ms / 1000,
-                             config.async_mode, metrics)
+                             config.async_mode, metrics, config.inline_max_us)
         self.sessions = SessionRegistry(engine, self.runner, self.pool,
                                         config.session_ttl_ms / 1000, config.realtime_rlt,
                                         pushed=config.async_mode, on_end=on_session_end,

@@ -6,7 +6,7 @@ bad base64, 10009 bad payload, 10107 bad parameter); rendering never fails.
 from __future__ import annotations
 
 import binascii
-import uuid
+import os
 from dataclasses import dataclass, field
 
 import orjson
@@ -34,7 +34,12 @@ class Request:
 
 
 def new_sid() -> str:
-    return uuid.uuid4().hex
+    """A uuid4 in hex, as upstream's sids, without building a UUID object (a few
+    microseconds per request)."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = raw[6] & 0x0F | 0x40  # version 4
+    raw[8] = raw[8] & 0x3F | 0x80  # RFC 4122 variant
+    return raw.hex()
 
 
 def text_value(value) -> str:

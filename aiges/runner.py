@@ -1,9 +1,10 @@
-"""Runs one-shot requests on the engine: an instance from the pool, the blocking
-call on a worker thread, everything bounded by the once timeout.
+"""Runs engine calls: one-shot requests get an instance from the pool and are
+bounded by the once timeout; every call runs where ``Placement`` says, on an
+engine thread or, once measured to take microseconds, inline on the event loop.
 
-A C call cannot be cancelled: when a sync call outlives the timeout the client
-gets 10102 at once, but the instance only goes back to the pool when the call
-really returns.
+A C call cannot be cancelled: when a threaded sync call outlives the timeout the
+client gets 10102 at once, but the instance only goes back to the pool when the
+call really returns.
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from aiges import errors
 from aiges.engine import Data, DataStatus, Engine
 from aiges.errors import AigesError, EngineError
 from aiges.metrics import Metrics
+from aiges.placement import Placement, Watchdog, thread_usage
 from aiges.pool import InstancePool
 from aiges.protocol import Request
 
@@ -30,7 +32,7 @@ OPS = {"exec": "exec", "exec_async": "execAsync", "create": "create", "write": "
 
 class Runner:
     def __init__(self, engine: Engine, pool: InstancePool, once_timeout_s: float,
-                 async_mode: bool, metrics: Metrics | None = None):
+                 async_mode: bool, metrics: Metrics | None = None, inline_max_us: int = 0):
         self.engine = engine
         self.pool = pool
         self.once_timeout_s = once_timeout_s
@@ -38,26 +40,40 @@ class Runner:
         self.metrics = metrics or Metrics(process=False)
         # One thread per instance: a call in flight always holds its instance.
         self.executor = ThreadPoolExecutor(pool.size, thread_name_prefix="aiges-engine")
+        self.placement = Placement(inline_max_us)
+        self.watchdog = Watchdog(max(once_timeout_s, 1.0))
 
     def close(self) -> None:
         stuck = self.pool.stuck
         if stuck:
             # Waiting would hang the exit: these calls ignored even wrapperFini.
             log.error("engine calls still running after wrapperFini", extra={"calls": stuck})
+        self.watchdog.close()
         self.executor.shutdown(wait=not stuck)
 
-    async def call(self, fn, *args):
-        """Run a blocking engine call on the engine threads."""
+    async def call(self, fn, *args, size: int = 0):
+        """Run a blocking engine call: inline when its op is measured fast and its
+        input (``size`` bytes) small, else on the engine threads."""
+        if self.placement.inline(OPS.get(fn.__name__, fn.__name__), size):
+            return self._inline(fn, *args)
         return await asyncio.get_running_loop().run_in_executor(self.executor, self._timed,
                                                                 fn, *args)
+
+    def _inline(self, fn, *args):
+        self.watchdog.enter(fn.__name__)
+        try:
+            return self._timed(fn, *args, inline=thread_usage())
+        finally:
+            self.watchdog.leave()
 
     async def call_aside(self, fn, *args):
         """Run a blocking engine call on a thread of its own: wrapperFini at shutdown,
         when every engine thread may be stuck in a call only fini can end."""
         return await asyncio.to_thread(self._timed, fn, *args)
 
-    def _timed(self, fn, *args):
-        """On an engine thread: the call, its duration and its error in the metrics."""
+    def _timed(self, fn, *args, inline=None):
+        """The call, its duration in the metrics and the placement, its error counted.
+        ``inline``: the loop thread's resource usage before an inline call."""
         started = perf_counter()
         try:
             return fn(*args)
@@ -65,7 +81,11 @@ class Runner:
             self.metrics.engine_error(exc.op, exc.engine_code)
             raise
         finally:
-            self.metrics.engine_call(OPS.get(fn.__name__, fn.__name__), perf_counter() - started)
+            seconds = perf_counter() - started
+            op = OPS.get(fn.__name__, fn.__name__)
+            self.metrics.engine_call(op, seconds)
+            if inline is None or not self.placement.preempted(seconds, inline):
+                self.placement.record(op, seconds, inline is not None)
 
     async def once(self, req: Request) -> list[Data]:
         if not (self.engine.modes.once_sync or self.engine.modes.once_async):
@@ -80,6 +100,12 @@ class Runner:
         return checked(items, "exec")
 
     async def _once_sync(self, req: Request, instance: int) -> list[Data]:
+        if self.placement.inline("exec", input_size(req.data)):
+            try:
+                return self._inline(self.engine.exec, req.sid, req.params, req.data,
+                                    req.psr_ids)
+            finally:
+                self.pool.release(instance)
         loop = asyncio.get_running_loop()
         call = loop.run_in_executor(self.executor, self._timed, self.engine.exec, req.sid,
                                     req.params, req.data, req.psr_ids)
@@ -132,9 +158,16 @@ class Runner:
             error = engine_error(ret) if ret else None
             loop.call_soon_threadsafe(_settle, result, items, error)
 
-        start = loop.run_in_executor(self.executor, self._timed, engine.exec_async, req.sid,
-                                     req.params, req.data, req.psr_ids,
-                                     int(self.once_timeout_s * 1000), on_result)
+        args = (req.sid, req.params, req.data, req.psr_ids, int(self.once_timeout_s * 1000),
+                on_result)
+        if self.placement.inline("execAsync", input_size(req.data)):
+            start = loop.create_future()
+            try:
+                start.set_result(self._inline(engine.exec_async, *args))
+            except Exception as exc:  # noqa: BLE001 - raised below, as from a thread
+                start.set_exception(exc)
+        else:
+            start = loop.run_in_executor(self.executor, self._timed, engine.exec_async, *args)
         try:
             async with asyncio.timeout(self.once_timeout_s):
                 await asyncio.shield(start)
@@ -153,6 +186,10 @@ class Runner:
                 # Given up: a callback that still comes is ignored by the engine layer.
                 start.add_done_callback(lambda f: f.cancelled() or f.exception()
                                         or engine.forget(f.result()))
+
+
+def input_size(data: list[Data]) -> int:
+    return sum(len(item.data) for item in data)
 
 
 def checked(items: list[Data], op: str) -> list[Data]:

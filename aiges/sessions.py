@@ -18,7 +18,7 @@ from aiges import errors
 from aiges.engine import Data, DataStatus, Engine
 from aiges.errors import AigesError
 from aiges.pool import InstancePool, NoInstance
-from aiges.runner import Runner, checked
+from aiges.runner import Runner, checked, input_size
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +80,7 @@ class Session:
         failure = None
         async with self._lock:
             try:
-                await runner.call(engine.write, self.handle, data)
+                await runner.call(engine.write, self.handle, data, size=input_size(data))
                 if not self.registry.pushed and (self.registry.realtime or self._last_input):
                     await self._read_available()
             except AigesError as exc:

@@ -97,7 +97,8 @@ async def health(_request: web.Request) -> web.Response:
 
 
 def create_app(service: str) -> web.Application:
-    app = web.Application()
+    # aiges's default [aiges] maxBody: the 16 MB points (22 MB of base64) must fit both.
+    app = web.Application(client_max_size=64 * 1024 * 1024)
     app.router.add_post(f"/v1/{service}", once)
     app.router.add_get(f"/v1/{service}", stream)
     app.router.add_get("/health", health)

@@ -26,7 +26,9 @@ import aiohttp
 import loadgen
 import servers
 
-TARGETS = ("aiges", "bare")
+# aiges serving the C echo engine and the Python one, then the bare ceiling (always last:
+# every other target's ratio is against it).
+TARGETS = ("aiges", "aiges-py", "bare")
 WRK_MISSING = ("wrk not found: install it with `apt-get install -y wrk` (Debian/Ubuntu). "
                "Falling back to the built-in Python load generator.")
 PYTHON_NOTE = ("note: Python load generator (aiohttp) in use. It needs about as much CPU "
@@ -59,9 +61,7 @@ def int_list(text: str) -> list[int]:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--engine", type=Path,
-                   default=servers.REPO / "build" / "native_examples" / "libecho.so",
-                   help="echo engine for aiges (default: build/native_examples/libecho.so)")
+    add_target_args(p)
     p.add_argument("--sizes", type=int_list, default=[100],
                    help="payload text sizes in bytes, before base64 (default 100)")
     p.add_argument("--concurrency", type=int_list, default=[1, 64],
@@ -76,10 +76,35 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.duration < 1 or args.warmup < 0:
         p.error("--duration must be >= 1 and --warmup >= 0 (whole seconds: wrk's unit)")
+    check_target_args(p, args)
+    return args
+
+
+def add_target_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--engine", type=Path,
+                   default=servers.REPO / "build" / "native_examples" / "libecho.so",
+                   help="C echo engine for aiges (default: build/native_examples/libecho.so)")
+    p.add_argument("--py-engine", type=Path,
+                   default=servers.REPO / "python_examples" / "echo" / "wrapper.py",
+                   help="Python echo engine for aiges-py (default: python_examples/echo)")
+    p.add_argument("--targets", type=target_list, default=list(TARGETS),
+                   help="comma list of " + ", ".join(TARGETS) + " (bare is always added)")
+
+
+def target_list(text: str) -> list[str]:
+    names = [t.strip() for t in text.split(",") if t.strip()]
+    unknown = set(names) - set(TARGETS)
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown targets {sorted(unknown)}; have {TARGETS}")
+    return [t for t in TARGETS if t in names or t == "bare"]
+
+
+def check_target_args(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     if not args.engine.is_file():
         p.error(f"engine not found: {args.engine}\n  build it with `cmake -S . -B build && "
                 "cmake --build build`, or pass --engine PATH")
-    return args
+    if "aiges-py" in args.targets and not args.py_engine.is_file():
+        p.error(f"Python engine not found: {args.py_engine}")
 
 
 def choose_tool(wanted: str) -> str:
@@ -108,14 +133,23 @@ def measure(bench: Bench, server: servers.Server, size: int,
 def run_points(bench: Bench, targets: dict[str, servers.Server],
                sizes: list[int], levels: list[int]) -> list[dict]:
     points = []
+    names = list(targets)
     for i, (size, concurrency) in enumerate((s, c) for s in sizes for c in levels):
         # Swap who goes first each point so slow drift (thermal, page cache,
-        # neighbours) lands on both targets alike instead of always on one.
-        order = TARGETS if i % 2 == 0 else TARGETS[::-1]
-        results = {name: measure(bench, targets[name], size, concurrency) for name in order}
+        # neighbours) lands on every target alike instead of always on one.
+        order = names if i % 2 == 0 else names[::-1]
+        results = {}
+        for name in order:
+            results[name] = measure(bench, targets[name], size, concurrency)
         points.append({"size": size, "concurrency": concurrency,
-                       **{name: results[name] for name in TARGETS}})
+                       "rss_mb": {name: servers.peak_rss_mb(targets[name].pid)
+                                  for name in names},
+                       **{name: results[name] for name in names}})
     return points
+
+
+def names_of(points: list[dict]) -> list[str]:
+    return [n for n in points[0] if n not in ("size", "concurrency", "rss_mb")] if points else []
 
 
 def ratio(a: float, b: float) -> float | None:
@@ -127,29 +161,37 @@ def fmt_ratio(value: float | None) -> str:
 
 
 def render(points: list[dict]) -> str:
-    head = (f"{'size B':>8} {'conc':>5}  {'target':<10} {'req/s':>10} {'p50 ms':>9} "
-            f"{'p99 ms':>9} {'bad':>6} {'sock err':>8}")
+    head = (f"{'size B':>8} {'conc':>5}  {'target':<14} {'req/s':>10} {'p50 ms':>9} "
+            f"{'p99 ms':>9} {'bad':>6} {'sock err':>8} {'peak MB':>8}")
     lines = [head, "-" * len(head)]
+    names = names_of(points)
     for pt in points:
-        for name in TARGETS:
+        for name in names:
             m: loadgen.Measurement = pt[name]
-            lines.append(f"{pt['size']:>8} {pt['concurrency']:>5}  {name:<10} {m.rps:>10.1f} "
-                         f"{m.p50_ms:>9.3f} {m.p99_ms:>9.3f} {m.bad:>6} {m.socket_errors:>8}")
-        a, b = pt["aiges"], pt["bare"]
-        lines.append(f"{'':>8} {'':>5}  {'aiges/bare':<10} "
-                     f"{fmt_ratio(ratio(a.rps, b.rps)):>10} "
-                     f"{fmt_ratio(ratio(a.p50_ms, b.p50_ms)):>9}")
+            lines.append(f"{pt['size']:>8} {pt['concurrency']:>5}  {name:<14} {m.rps:>10.1f} "
+                         f"{m.p50_ms:>9.3f} {m.p99_ms:>9.3f} {m.bad:>6} {m.socket_errors:>8} "
+                         f"{pt['rss_mb'][name]:>8.0f}")
+        b = pt["bare"]
+        for name in names[:-1]:
+            a = pt[name]
+            lines.append(f"{'':>8} {'':>5}  {name + '/bare':<14} "
+                         f"{fmt_ratio(ratio(a.rps, b.rps)):>10} "
+                         f"{fmt_ratio(ratio(a.p50_ms, b.p50_ms)):>9}")
         lines.append("")
     return "\n".join(lines)
 
 
 def to_json(points: list[dict], bench: Bench, args: argparse.Namespace) -> dict:
     rows = []
+    names = names_of(points)
     for pt in points:
-        a, b = pt["aiges"], pt["bare"]
+        b = pt["bare"]
         rows.append({"size": pt["size"], "concurrency": pt["concurrency"],
-                     **{name: {**asdict(pt[name]), "rps": pt[name].rps} for name in TARGETS},
-                     "ratio": {"rps": ratio(a.rps, b.rps), "p50": ratio(a.p50_ms, b.p50_ms)}})
+                     **{name: {**asdict(pt[name]), "rps": pt[name].rps,
+                               "peak_rss_mb": pt["rss_mb"][name]} for name in names},
+                     "ratio": {name: {"rps": ratio(pt[name].rps, b.rps),
+                                      "p50": ratio(pt[name].p50_ms, b.p50_ms)}
+                               for name in names[:-1]}})
     meta = {"loadgen": bench.tool, "pinning": bench.pinning.describe(),
             "duration_s": bench.duration, "warmup_s": bench.warmup,
             "engine": str(args.engine), "instances": args.instances,
@@ -160,15 +202,15 @@ def to_json(points: list[dict], bench: Bench, args: argparse.Namespace) -> dict:
 
 def start_targets(stack: contextlib.ExitStack, bench: Bench,
                   args: argparse.Namespace) -> dict[str, servers.Server]:
-    aiges_port, bare_port = servers.free_port(), servers.free_port()
-    commands = {
-        "aiges": (servers.aiges_command(args.engine.resolve(), aiges_port, args.instances),
-                  aiges_port),
-        "bare": (servers.bare_command(bare_port), bare_port),
-    }
-    return {name: stack.enter_context(servers.running(name, cmd, port, bench.pinning,
-                                                      bench.workdir))
-            for name, (cmd, port) in commands.items()}
+    engines = {"aiges": args.engine, "aiges-py": args.py_engine}
+    started = {}
+    for name in args.targets:
+        port = servers.free_port()
+        cmd = servers.bare_command(port) if name == "bare" else \
+            servers.aiges_command(engines[name].resolve(), port, args.instances)
+        started[name] = stack.enter_context(servers.running(name, cmd, port, bench.pinning,
+                                                            bench.workdir))
+    return started
 
 
 def _exit_on_term(_signum, _frame) -> None:
@@ -198,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(to_json(points, bench, args), indent=2) + "\n")
-    failed = sum(pt[n].bad + pt[n].socket_errors for pt in points for n in TARGETS)
+    failed = sum(pt[n].bad + pt[n].socket_errors for pt in points for n in names_of(points))
     if failed:
         print(f"FAILED: {failed} requests were not 200 with code 0, or hit socket errors",
               file=sys.stderr)

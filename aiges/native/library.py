@@ -4,7 +4,6 @@ from __future__ import annotations
 import logging
 import shutil
 import tempfile
-import threading
 from collections import deque
 from pathlib import Path
 
@@ -18,6 +17,8 @@ log = logging.getLogger(__name__)
 NULL = ffi.NULL
 # Meter keys and trace texts are engine strings: copied, at most this many bytes.
 CTRL_TEXT_MAX = 4096
+UINTPTR = ffi.typeof("uintptr_t")
+DATA_OUT = ffi.typeof("pDataList*")
 
 
 def load(path: str | Path, private: bool = False) -> "CEngine":
@@ -46,44 +47,46 @@ class _Tags:
 
     A callback is matched by the pointer value alone, never by reading through it:
     a late or unknown tag is ignored (result callbacks) or reported as sid "-"
-    (meter and trace). Finished tags stay allocated for a while in ``_retired`` so
+    (meter and trace). Every change is one dict operation, atomic under the GIL, so
+    engine threads and the loop need no lock. Finished tags stay allocated for a while in ``_retired`` so
     that a late callback cannot hit an address already reused by a newer request,
     and an engine that reads its tag late reads valid memory.
     """
 
     def __init__(self, retired: int = 65536):
-        self._lock = threading.Lock()
         # addr -> (buffer, sid, result handler or None, handler called once)
         self._live: dict[int, tuple[object, str, ResultCallback | None, bool]] = {}
         self._retired: deque = deque(maxlen=retired)
 
     def open(self, text: str, handler: ResultCallback | None = None,
              once: bool = True) -> tuple[object, int]:
-        buf = ffi.new("char[]", text.encode())
-        addr = int(ffi.cast("uintptr_t", buf))
-        with self._lock:
-            self._live[addr] = (buf, text, handler, once)
+        buf = ffi.new(lists.CHARS, text.encode())
+        addr = int(ffi.cast(UINTPTR, buf))
+        self._live[addr] = (buf, text, handler, once)  # a new address: no race to lose
         return buf, addr
 
     def sid(self, addr: int) -> str:
-        entry = self._live.get(addr)  # one dict read: atomic, no lock needed
+        entry = self._live.get(addr)
         return "-" if entry is None else entry[1]
 
     def claim(self, addr: int) -> ResultCallback | None:
-        with self._lock:
-            entry = self._live.get(addr)
-            if entry is None or entry[2] is None:
+        entry = self._live.get(addr)
+        if entry is None or entry[2] is None:
+            return None
+        if entry[3]:
+            # One atomic pop: of two callbacks for one call (or a callback racing the
+            # request giving up) exactly one gets the handler.
+            entry = self._live.pop(addr, None)
+            if entry is None:
                 return None
-            if entry[3]:
-                del self._live[addr]
-                self._retired.append(entry[0])
+            self._retired.append(entry[0])
         return entry[2]
 
     def close(self, addr: int) -> None:
-        with self._lock:
-            entry = self._live.pop(addr, None)
-            if entry is not None:
-                self._retired.append(entry[0])
+        # One dict pop: atomic, so a claim racing it gets the entry or nothing.
+        entry = self._live.pop(addr, None)
+        if entry is not None:
+            self._retired.append(entry[0])
 
 
 class _Session:
@@ -165,13 +168,14 @@ class CEngine:
 
     def _on_meter(self, usr_tag, key, count):
         # usrTag may be stale or NULL: only its value is looked up, never read through.
-        self._meter(self._tags.sid(int(ffi.cast("uintptr_t", usr_tag))),
+        self._meter(self._tags.sid(int(ffi.cast(UINTPTR, usr_tag))),
                     lists.text(key, CTRL_TEXT_MAX), count)
         return 0
 
     def _on_trace(self, usr_tag, key, value):
-        self._trace(self._tags.sid(int(ffi.cast("uintptr_t", usr_tag))),
-                    lists.text(key, CTRL_TEXT_MAX), lists.text(value, CTRL_TEXT_MAX))
+        if self._trace is not None:  # None: trace lines are not logged
+            self._trace(self._tags.sid(int(ffi.cast(UINTPTR, usr_tag))),
+                        lists.text(key, CTRL_TEXT_MAX), lists.text(value, CTRL_TEXT_MAX))
         return 0
 
     def init(self, config: dict[str, str]) -> None:
@@ -201,7 +205,7 @@ class CEngine:
              psr_ids: list[int]) -> list[Data]:
         keep: list = []
         tag_buf, addr = self._tags.open(tag)
-        out = ffi.new("pDataList*")
+        out = ffi.new(DATA_OUT)
         try:
             ret = self._fn["wrapperExec"](tag_buf, lists.param_list(params, keep),
                                           lists.data_list(data, keep), out,
@@ -231,7 +235,7 @@ class CEngine:
         self._tags.close(token)
 
     def _on_result(self, usr_tag, resp, ret):
-        handler = self._tags.claim(int(ffi.cast("uintptr_t", usr_tag)))
+        handler = self._tags.claim(int(ffi.cast(UINTPTR, usr_tag)))
         if handler is None:
             log.warning("callback with an unknown or finished usrTag ignored", extra={"ret": ret})
             return -1

@@ -4,6 +4,11 @@ A pointer stored in a struct field does not keep its ``ffi.new`` owner alive, so
 every builder returns the head together with a ``keep`` list that the caller
 holds until the engine call has returned. Input bytes are handed over without a
 copy (``ffi.from_buffer``); outputs are copied before the engine frees them.
+
+This runs for every request: nodes of a list come from one array allocation,
+C types are looked up once, and the few distinct keys (param names, payload
+keys) and desc chains are built once and shared (``_key``, ``_desc_list``);
+engines only read them.
 """
 from __future__ import annotations
 
@@ -11,49 +16,96 @@ from aiges.engine import Data
 from aiges.native.cdef import ffi
 
 NULL = ffi.NULL
+PARAM_NODES = ffi.typeof("struct ParamList[]")
+DATA_NODES = ffi.typeof("struct DataList[]")
+CHARS = ffi.typeof("char[]")
+CHAR_P = ffi.typeof("char*")
+U32S = ffi.typeof("unsigned int[]")
+# Shared key strings, capped: keys come from clients, and a flood of distinct
+# ones must not grow memory; past the cap each call allocates its own.
+MAX_KEYS = 4096
+_keys: dict[str, object] = {}
+MAX_DESCS = 1024
+_descs: dict[tuple, object] = {}
+_desc_owners: list[list] = []
+
+
+def _key(key: str, keep: list):
+    buf = _keys.get(key)
+    if buf is None:
+        buf = ffi.new(CHARS, key.encode())
+        if len(_keys) < MAX_KEYS:
+            _keys[key] = buf
+        else:
+            keep.append(buf)
+    return buf
 
 
 def param_list(pairs: dict[str, str], keep: list) -> object:
     """A ParamList chain for ``pairs`` (NULL when empty), owners appended to ``keep``."""
-    head = NULL
-    for key, value in reversed(pairs.items()):
+    count = len(pairs)
+    if not count:
+        return NULL
+    nodes = ffi.new(PARAM_NODES, count)
+    keep.append(nodes)
+    last = count - 1
+    for i, (key, value) in enumerate(pairs.items()):
         raw = value.encode()
-        node = ffi.new("struct ParamList*")
-        key_buf = ffi.new("char[]", key.encode())
-        value_buf = ffi.new("char[]", raw)
-        node.key = key_buf
+        value_buf = ffi.new(CHARS, raw)
+        keep.append(value_buf)
+        node = nodes[i]
+        node.key = _key(key, keep)
         node.value = value_buf
         node.vlen = len(raw)
-        node.next = head
-        keep += (node, key_buf, value_buf)
-        head = node
-    return head
+        if i < last:
+            node.next = nodes + (i + 1)
+    return nodes
+
+
+def _desc_list(desc: dict[str, str], keep: list) -> object:
+    """Desc chains repeat ({"encoding": "utf8"} on every request): built once, shared
+    (engines only read them), capped like the keys."""
+    pairs = tuple(desc.items())
+    chain = _descs.get(pairs)
+    if chain is None:
+        owners: list = []
+        chain = param_list(desc, owners)
+        if len(_descs) < MAX_DESCS:
+            _descs[pairs] = chain
+            _desc_owners.append(owners)
+        else:
+            keep += owners
+    return chain
 
 
 def data_list(items: list[Data], keep: list) -> object:
-    head = NULL
-    for item in reversed(items):
-        node = ffi.new("struct DataList*")
-        key_buf = ffi.new("char[]", item.key.encode())
-        node.key = key_buf
+    count = len(items)
+    if not count:
+        return NULL
+    nodes = ffi.new(DATA_NODES, count)
+    keep.append(nodes)
+    last = count - 1
+    for i, item in enumerate(items):
+        node = nodes[i]
+        node.key = _key(item.key, keep)
         if item.data:
             payload = ffi.from_buffer(item.data)
             node.data = payload
             keep.append(payload)
         node.len = len(item.data)
-        node.type = int(item.type)
-        node.status = int(item.status)
-        node.desc = param_list(item.desc, keep) if item.desc else NULL
-        node.next = head
-        keep += (node, key_buf)
-        head = node
-    return head
+        node.type = item.type
+        node.status = item.status
+        if item.desc:
+            node.desc = _desc_list(item.desc, keep)
+        if i < last:
+            node.next = nodes + (i + 1)
+    return nodes
 
 
 def u32_array(values: list[int], keep: list) -> object:
     if not values:
         return NULL
-    array = ffi.new("unsigned int[]", values)
+    array = ffi.new(U32S, values)
     keep.append(array)
     return array
 
@@ -76,8 +128,9 @@ def read_data(head) -> list[Data]:
     """Copies an engine-owned DataList chain into Python objects."""
     items = []
     while head != NULL:
-        payload = ffi.buffer(head.data, head.len)[:] if head.data != NULL and head.len else b""
-        items.append(Data(text(head.key), payload, int(head.type), int(head.status),
-                          read_params(head.desc)))
+        size, data, desc = head.len, head.data, head.desc
+        payload = ffi.unpack(ffi.cast(CHAR_P, data), size) if size and data != NULL else b""
+        items.append(Data(text(head.key), payload, head.type, head.status,
+                          read_params(desc) if desc != NULL else {}))
         head = head.next
     return items

@@ -93,7 +93,8 @@ def engine_callbacks(state: State):
     def meter(sid: str, key: str, count: int) -> None:
         metrics.meter(key, count)
 
-    return meter, trace
+    # Off the request path: trace lines below the log level are not even decoded.
+    return meter, trace if trace_log.isEnabledFor(logging.INFO) else None
 
 
 def trace(sid: str, key: str, value: str) -> None:

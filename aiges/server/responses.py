@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from aiohttp import web
+from multidict import CIMultiDict
 
 from aiges import errors, protocol
 from aiges.errors import AigesError
@@ -15,10 +16,16 @@ CORS = {
 }
 
 
+# Built once: aiohttp copies a CIMultiDict faster than it converts a dict.
+_JSON_HEADERS = CIMultiDict(CORS)
+_JSON_HEADERS["Content-Type"] = "application/json"
+
+
 def json_body(body: bytes, status: int = 200, headers: dict | None = None) -> web.Response:
-    merged = {**CORS, **headers} if headers else CORS
-    return web.Response(body=body, status=status, content_type="application/json",
-                        headers=merged)
+    merged = _JSON_HEADERS.copy()
+    if headers:
+        merged.update(headers)
+    return web.Response(body=body, status=status, headers=merged)
 
 
 def error(exc: AigesError, sid: str = "") -> web.Response:

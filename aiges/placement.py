@@ -1,0 +1,139 @@
+"""Where an engine call runs: on the event loop's own thread, or on an engine thread.
+
+Handing a call to a thread and its result back costs two context switches and a
+wake-up of the loop: 50-200 microseconds on a busy core, more than a fast engine
+spends on its work. So every hot op (exec, write, read, ...) is measured, and an
+op that looks fast runs inline on the loop until two inline calls in a row take
+longer than the limit; that sends it back to the threads, where a slow call stalls
+nobody, and doubles the streak it needs to come back (up to MAX_NEED), so an
+engine that is only sometimes fast settles on the threads. Calls with big inputs
+always go to a thread: their cost follows their size, not the op's history.
+
+On a thread a call's wall time also counts its wait for the GIL, held by the
+busy loop (up to a switch interval, GIL_WAIT_S), so it cannot tell a 20 us call
+from a 2 ms one; it only shows that the call did not wait on anything else. Such
+calls, ``need`` in a row, promote the op; the inline calls then measure it for
+real, in wall time, except a call during which the loop's thread was only
+descheduled (``preempted``: no voluntary context switch, little CPU time), which on
+a busy machine would otherwise send any engine back. An engine that waits longer
+than GIL_WAIT_S (I/O, a GPU, a sleep) never leaves the threads; one that takes
+0.1 ms to GIL_WAIT_S costs the loop two calls per promotion, ever rarer as
+``need`` doubles.
+
+An engine that is slow from the start never blocks the loop. One that hangs after
+a fast streak does: ``Watchdog`` says so in the log, and /health stops answering,
+which is what a liveness probe is for. ``[aiges] inlineMaxUs = 0`` keeps every
+call on the threads.
+
+Counters are plain ints written from the loop and the engine threads: a lost
+update under a race only delays a switch by a call. Knows nothing of HTTP or cffi.
+"""
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+from resource import RUSAGE_THREAD, getrusage
+from time import perf_counter
+
+log = logging.getLogger(__name__)
+
+# Engine ops a request or a session frame waits on; init, fini and resources stay
+# on threads (rare, and often slow).
+HOT = frozenset({"exec", "execAsync", "create", "write", "read", "destroy", "debugInfo"})
+PROMOTE = 32
+MAX_NEED = 4096
+# The longest a thread returning from C may wait for the loop to hand back the GIL.
+GIL_WAIT_S = 2 * sys.getswitchinterval()
+# Inputs above this size: on a thread whatever the op's record.
+MAX_INLINE_BYTES = 64 * 1024
+
+
+class Placement:
+    def __init__(self, limit_us: int, promote: int = PROMOTE):
+        self.limit_s = limit_us / 1e6
+        self._streak: dict[str, int] = {}  # op -> fast calls in a row
+        self._need: dict[str, int] = {}    # op -> streak that makes it inline
+        self._inline: set[str] = set()
+        self._promote = promote
+
+    def inline(self, op: str, size: int = 0) -> bool:
+        return op in self._inline and size <= MAX_INLINE_BYTES
+
+    def preempted(self, seconds: float, before) -> bool:
+        """An inline call over the limit that neither waited (no voluntary context
+        switch of the loop's thread) nor used the CPU time it took: the thread was
+        descheduled mid-call, on a busy machine. Says nothing about the engine."""
+        if seconds <= self.limit_s:
+            return False
+        after = getrusage(RUSAGE_THREAD)
+        cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+        return after.ru_nvcsw == before.ru_nvcsw and cpu <= self.limit_s
+
+    def record(self, op: str, seconds: float, inline: bool) -> None:
+        """A call of ``op`` took ``seconds`` (wall time), ``inline`` on the loop or not."""
+        if op not in HOT or self.limit_s <= 0:
+            return
+        fast = seconds <= self.limit_s + (0.0 if inline else GIL_WAIT_S)
+        need = self._need.get(op, self._promote)
+        if fast:
+            streak = self._streak.get(op, 0) + 1
+            self._streak[op] = streak
+            if op not in self._inline:
+                if streak >= need:
+                    self._inline.add(op)
+                    log.debug("engine op looks fast: runs on the event loop",
+                              extra={"op": op, "limit_us": round(self.limit_s * 1e6)})
+            elif streak >= MAX_NEED and need > self._promote:
+                self._need[op], self._streak[op] = need // 2, 0  # a long good run forgives
+            return
+        streak, self._streak[op] = self._streak.get(op, 0), 0
+        if inline and op in self._inline and streak == 0:
+            # The second slow call in a row: a lone one is often the first inline call
+            # after the threads, on cold caches, or the loop's thread being preempted.
+            self._inline.discard(op)
+            self._need[op] = min(need * 2, MAX_NEED)
+            log.info("engine op slow on the event loop: back on the engine threads",
+                     extra={"op": op, "ms": round(seconds * 1000, 3)})
+
+
+def thread_usage():
+    return getrusage(RUSAGE_THREAD)
+
+
+class Watchdog:
+    """Logs an inline call that holds the event loop longer than ``limit_s``: nothing
+    else can (the loop is the one stuck), and a C call cannot be interrupted."""
+
+    def __init__(self, limit_s: float):
+        self.limit_s = limit_s
+        self.op: str | None = None
+        self.started = 0.0
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def enter(self, op: str) -> None:
+        self.op, self.started = op, perf_counter()
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._watch, name="aiges-watchdog",
+                                            daemon=True)
+            self._thread.start()
+
+    def leave(self) -> None:
+        self.op = None
+
+    def close(self) -> None:
+        self._wake.set()
+
+    def _watch(self) -> None:
+        reported = None
+        while not self._wake.wait(min(self.limit_s, 1.0)):
+            op, started = self.op, self.started
+            if op is None or started == reported:
+                continue
+            held = perf_counter() - started
+            if held > self.limit_s:
+                reported = started
+                log.error("an engine call running on the event loop has blocked it: no "
+                          "request is served until it returns",
+                          extra={"op": op, "seconds": round(held, 3)})

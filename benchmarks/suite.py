@@ -1,0 +1,123 @@
+"""The benchmark suite: every figure of the README in one run (`make bench`).
+
+    .venv/bin/python benchmarks/suite.py [--quick] [--json benchmarks/results/suite.json]
+
+1. once requests (run.py): aiges with the C echo engine, aiges with the Python echo
+   engine and the bare aiohttp echo, side by side with wrk, payloads of 100 B, 64 KB,
+   1 MB and 16 MB at concurrency 1, 8 and 64, with the servers' peak memory;
+2. --workers scaling: aiges with 1 and with 2 workers (unpinned, all cores), 100 B at
+   concurrency 64, against bare;
+3. streaming sessions (sessions.py): frames/s over WebSocket, sync and async modes;
+4. footprint (footprint.py): start-up time and memory per idle session.
+
+Each part prints its table as it ends; --json writes them all in one file.
+See benchmarks/README.md for how to read them.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import signal
+import sys
+import tempfile
+from pathlib import Path
+
+import footprint
+import servers
+import sessions
+
+import run
+
+SIZES = [100, 64 * 1024, 1024 * 1024, 16 * 1024 * 1024]
+LEVELS = [1, 8, 64]
+
+
+def once(args: argparse.Namespace) -> dict:
+    argv = ["--sizes", ",".join(map(str, args.sizes)),
+            "--concurrency", ",".join(map(str, args.concurrency)),
+            "--duration", str(args.duration), "--warmup", str(args.warmup)]
+    return _part("once requests", run, argv)
+
+
+def workers(args: argparse.Namespace) -> dict:
+    """aiges --workers 1 and 2 against bare, every process free to use every core."""
+    tool = run.choose_tool("auto")
+    bench = run.Bench(tool, servers.Pinning(), args.duration, args.warmup, Path(args.tmp))
+    with contextlib.ExitStack() as stack:
+        targets = {}
+        for count in (1, 2):
+            port = servers.free_port()
+            cmd = servers.aiges_command(args.engine.resolve(), port, None,
+                                        ("--workers", str(count)))
+            targets[f"aiges-w{count}"] = stack.enter_context(
+                servers.running(f"aiges-w{count}", cmd, port, bench.pinning, bench.workdir))
+        port = servers.free_port()
+        targets["bare"] = stack.enter_context(servers.running(
+            "bare", servers.bare_command(port), port, bench.pinning, bench.workdir))
+        points = run.run_points(bench, targets, [100], [64])
+    print("\n== --workers scaling (unpinned: servers and wrk share all cores) ==")
+    print(run.render(points))
+    return run.to_json(points, bench, args)
+
+
+def streaming(args: argparse.Namespace) -> dict:
+    argv = ["--quick"] if args.quick else ["--repeat", "1"]
+    return _part("streaming sessions", sessions, argv)
+
+
+def resources(args: argparse.Namespace) -> dict:
+    argv = ["--sessions", "50" if args.quick else "200"]
+    return _part("start-up and idle sessions", footprint, argv)
+
+
+def _part(title: str, module, argv: list[str]) -> dict:
+    print(f"\n== {title} ==", flush=True)
+    out = Path(tempfile.mkstemp(suffix=".json")[1])
+    try:
+        status = module.main([*argv, "--json", str(out)])
+        result = json.loads(out.read_text()) if out.stat().st_size else {}
+    finally:
+        out.unlink(missing_ok=True)
+    sys.stdout.flush()
+    return {"exit_status": status, **({"result": result} if result else {})}
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--quick", action="store_true",
+                   help="a smoke run: 100 B and 64 KB, 1 s per point, short sessions")
+    p.add_argument("--duration", type=int, default=5, help="seconds measured per point")
+    p.add_argument("--warmup", type=int, default=1, help="seconds discarded before each")
+    p.add_argument("--engine", type=Path,
+                   default=servers.REPO / "build" / "native_examples" / "libecho.so")
+    p.add_argument("--json", type=Path, metavar="PATH", help="also write all results here")
+    args = p.parse_args(argv)
+    args.sizes, args.concurrency = (SIZES[:2], LEVELS) if args.quick else (SIZES, LEVELS)
+    args.instances = None  # aiges's own default
+    if args.quick:
+        args.duration, args.warmup = 1, 0
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
+    with tempfile.TemporaryDirectory(prefix="aiges-suite-") as tmp:
+        args.tmp = tmp
+        results = {"once": once(args), "workers": workers(args),
+                   "sessions": streaming(args), "footprint": resources(args)}
+    results["meta"] = {"cpus": len(os.sched_getaffinity(0)), "quick": args.quick}
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(results, indent=2) + "\n")
+    failed = [name for name, part in results.items()
+              if isinstance(part, dict) and part.get("exit_status")]
+    if failed:
+        print(f"FAILED parts: {', '.join(failed)}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
