@@ -60,7 +60,7 @@ def startup_seconds(cmd: list[str], port: int, workdir: Path) -> float:
 
 
 async def open_idle(url: str, count: int) -> tuple[list, aiohttp.ClientSession]:
-    http = aiohttp.ClientSession()
+    http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))  # > 100 sockets
     sockets = []
     frame = json.dumps(BEGIN)
     for _ in range(count):

@@ -97,8 +97,9 @@ def run_wrk(url: str, script: Path, concurrency: int, seconds: int,
     # One thread for one connection; two for more, matching the 2 cores the
     # box has (both then share the client core when pinned).
     threads = 1 if concurrency == 1 else 2
+    # wrk's default 2 s timeout would count 16 MB requests at c=64 as socket errors.
     cmd = prefix + ["wrk", f"-t{threads}", f"-c{concurrency}", f"-d{seconds}s",
-                    "--latency", "-s", str(script), url]
+                    "--timeout", "60s", "--latency", "-s", str(script), url]
     proc = subprocess.run(cmd, check=False, capture_output=True, text=True,
                           timeout=seconds + 60)
     line = next((ln for ln in proc.stdout.splitlines() if ln.startswith(MARK)), None)

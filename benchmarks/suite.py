@@ -89,7 +89,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true",
                    help="a smoke run: 100 B and 64 KB, 1 s per point, short sessions")
     p.add_argument("--duration", type=int, default=5, help="seconds measured per point")
-    p.add_argument("--warmup", type=int, default=1, help="seconds discarded before each")
+    p.add_argument("--warmup", type=int, default=2, help="seconds discarded before each")
     p.add_argument("--engine", type=Path,
                    default=servers.REPO / "build" / "native_examples" / "libecho.so")
     p.add_argument("--json", type=Path, metavar="PATH", help="also write all results here")
