@@ -22,11 +22,10 @@ from aiges.errors import AigesError
 from aiges.generation import Generation
 from aiges.metrics import Metrics
 from aiges.pool import NoInstance
-from aiges.server.ops import trace
+from aiges.server.ops import account_once, trace
 from aiges.server.responses import CORS
 
 log = logging.getLogger(__name__)
-access_log = logging.getLogger("aiges.access")
 
 # Which replica answered, on every response: Serve's replica id, the Ray node it runs
 # on and its pid (the header aiges-load --workers uses for the process).
@@ -140,21 +139,9 @@ class EngineReplica:
 
     def _account(self, request: Request, sid: str, started: float,
                  failure: AigesError | None) -> None:
-        """The request in the metrics and the access log, as aiges-load's server does."""
-        seconds = perf_counter() - started
-        code = failure.code if failure is not None else 0
-        self.metrics.request("once", code, seconds)
-        route = _path(request)
-        if self.config.access_log:
-            fields = {"sid": sid, "route": route, "mode": "once", "code": code,
-                      "latency_ms": round(seconds * 1000, 3)}
-            if failure is not None:
-                fields["error"] = failure.message
-            access_log.info("request", extra=fields)
-        if failure is not None and (failure.http_status >= 500 or not self.config.access_log):
-            level = logging.ERROR if failure.http_status >= 500 else logging.INFO
-            log.log(level, "request failed", extra={"sid": sid, "route": route,
-                                                    "code": failure.code, "error": failure.message})
+        """The request in the metrics and the logs, as aiges-load's server does."""
+        account_once(self.metrics, self.config.access_log, _path(request), sid, started,
+                     failure)
 
 
 async def _start(engine_path: str, config: Config, metrics: Metrics) -> Generation:

@@ -103,18 +103,9 @@ async def once(request: web.Request) -> web.Response:
         items = await state.runner.once(req)
         response = json_body(protocol.success(sid, items, req.outputs))
     except AigesError as exc:
-        _log_failure(request, sid, exc, state.config.access_log)
         response, failure = error(exc, sid), exc
     ops.once_done(state, request.path, sid, started, failure)
     return response
-
-
-def _log_failure(request: web.Request, sid: str, exc: AigesError, access_log: bool) -> None:
-    level = logging.ERROR if exc.http_status >= 500 else logging.INFO
-    if access_log and level < logging.ERROR:
-        return  # the access line of the request carries the code and message
-    log.log(level, "request failed", extra={"sid": sid, "route": request.path,
-                                            "code": exc.code, "error": exc.message})
 
 
 async def health(request: web.Request) -> web.Response:

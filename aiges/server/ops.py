@@ -19,7 +19,7 @@ from time import perf_counter
 from aiohttp import web
 
 from aiges.errors import AigesError
-from aiges.metrics import CONTENT_TYPE
+from aiges.metrics import CONTENT_TYPE, Metrics
 from aiges.server.responses import json_body
 from aiges.server.state import STATE, State
 from aiges.sessions import SessionEnd
@@ -66,10 +66,24 @@ def begin_drain(app: web.Application) -> None:
 def once_done(state: State, route: str, sid: str, started: float,
               failure: AigesError | None) -> None:
     """A once request is answered (``started`` is its perf_counter() at arrival)."""
+    account_once(state.metrics, state.config.access_log, route, sid, started, failure)
+
+
+def account_once(metrics: Metrics, with_access_log: bool, route: str, sid: str,
+                 started: float, failure: AigesError | None) -> None:
+    """A once request in the metrics, the access log and, when failed, the log: for
+    aiges-load's server and for Ray Serve replicas alike."""
+    if failure is not None:
+        level = logging.ERROR if failure.http_status >= 500 else logging.INFO
+        # Below ERROR, the access line carries the code and message.
+        if level == logging.ERROR or not with_access_log:
+            log.log(level, "request failed", extra={"sid": sid, "route": route,
+                                                    "code": failure.code,
+                                                    "error": failure.message})
     seconds = perf_counter() - started
     code = failure.code if failure is not None else 0
-    state.metrics.request("once", code, seconds)
-    if state.config.access_log:
+    metrics.request("once", code, seconds)
+    if with_access_log:
         fields = {"sid": sid, "route": route, "mode": "once", "code": code,
                   "latency_ms": round(seconds * 1000, 3)}
         if failure is not None:
