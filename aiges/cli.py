@@ -155,6 +155,7 @@ async def serve(config: configuration.Config, engine, worker: bool = False) -> N
     port (SO_REUSEPORT) and naming itself in every response."""
     from aiges.server import create_app
     from aiges.server.app import drain
+    from aiges.server.listen import Listener
     from aiges.server.ops import begin_drain
     from aiges.server.reload import on_sighup
     from aiges.server.state import STATE
@@ -172,9 +173,8 @@ async def serve(config: configuration.Config, engine, worker: bool = False) -> N
                            shutdown_timeout=config.drain_timeout_ms / 1000)
     await runner.setup()
     try:
-        site = web.TCPSite(runner, config.host, config.port, reuse_address=True,
-                           reuse_port=worker or None)
-        await site.start()
+        listener = Listener(app, runner)
+        await listener.start(config.host, config.port, reuse_port=worker)
         # What start-up built (modules, the engine, the app) lives as long as the process:
         # out of the collector's sight, a full collection does not walk it per request.
         gc.freeze()
@@ -187,7 +187,7 @@ async def serve(config: configuration.Config, engine, worker: bool = False) -> N
         await stop.wait()
         begin_drain(app)  # not ready from the first moment, before connections drain
         log.info("shutting down: not ready, draining in-flight requests")
-        await drain(app, runner)  # stop accepting; open sessions may still finish
+        await drain(app, listener)  # stop accepting; open sessions may still finish
     finally:
         await runner.cleanup()
         engine.close()

@@ -30,6 +30,7 @@ class Config:
     drain_timeout_ms: int = 10000
     inline_max_us: int = 250  # [aiges] inlineMaxUs: engine calls this fast run on the loop
     max_body: int = 64 * 1024 * 1024
+    fast_http: bool = True  # [aiges] fastHttp: once requests skip aiohttp's web layer
     ws_read_timeout_s: float = 30.0
     ws_session_timeout_s: float = 600.0
     ws_max_frame: int = 16 * 1024 * 1024   # [ws] maxFrame: bytes of one WebSocket frame
@@ -78,6 +79,7 @@ KEYS = {
     ("aiges", "drainTimeout"): ("drain_timeout_ms", int),
     ("aiges", "inlineMaxUs"): ("inline_max_us", int),
     ("aiges", "maxBody"): ("max_body", int),
+    ("aiges", "fastHttp"): ("fast_http", _flag),
     ("aiges", "accessLog"): ("access_log", _flag),
     ("aiges", "workers"): ("workers", _workers),
     ("aiges", "gpus"): ("gpus", gpu_list),
@@ -210,6 +212,11 @@ drainTimeout = 10000
 inlineMaxUs = 250
 # Largest request body in bytes (HTTP 413 above it).
 maxBody = 67108864
+# One-shot requests (POST /v1/<service>, HTTP/1.1 with a Content-Length) are read
+# and answered by aiges's own HTTP/1.1 code, skipping aiohttp's web layer, which
+# costs more than the rest of a small request; every other request, and anything
+# unusual (chunked, Expect, HTTP/1.0), goes to aiohttp. false: aiohttp reads all.
+fastHttp = true
 # One JSON log line per once request (sid, route, mode, code, latency_ms) and per
 # session at its end (sid, frames, code, duration_ms); false for benchmarks.
 accessLog = true

@@ -88,6 +88,12 @@ class InstancePool:
             raise
         return self._take(instance)
 
+    def try_acquire(self) -> int | None:
+        """An instance at once, or None: none free, others queued first, or closed."""
+        if self._free and not self._waiters and self.closed is None:
+            return self._take(self._free.popleft())
+        return None
+
     def _take(self, instance: int) -> int:
         self._idle.clear()
         return instance

@@ -99,6 +99,24 @@ class Runner:
             items = await self._once_sync(req, instance)
         return checked(items, "exec")
 
+    def once_now(self, req: Request) -> list[Data] | None:
+        """The once request answered inline, without a task or an await, when it can
+        be (a sync engine whose exec is measured fast, a free instance, a small
+        input); None when it must go through ``once``."""
+        modes = self.engine.modes
+        if not modes.once_sync or (self.async_mode and modes.once_async):
+            return None
+        if not self.placement.inline("exec", input_size(req.data)):
+            return None
+        instance = self.pool.try_acquire()
+        if instance is None:
+            return None
+        try:
+            items = self._inline(self.engine.exec, req.sid, req.params, req.data, req.psr_ids)
+        finally:
+            self.pool.release(instance)
+        return checked(items, "exec")
+
     async def _once_sync(self, req: Request, instance: int) -> list[Data]:
         if self.placement.inline("exec", input_size(req.data)):
             try:

@@ -28,6 +28,7 @@ from collections.abc import Callable
 from aiohttp import web
 
 from aiges.config import Config
+from aiges.server.state import STATE
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +90,7 @@ def mark_responses(app: web.Application) -> None:
         response.headers[WORKER_HEADER] = pid
 
     app.on_response_prepare.append(_mark)
+    app[STATE].extra_headers[WORKER_HEADER] = pid  # the fast path's responses
 
 
 def report_ready() -> Callable[[dict], None]:

@@ -11,8 +11,9 @@ from aiges import errors, protocol
 from aiges.config import Config
 from aiges.engine import Engine
 from aiges.errors import AigesError
-from aiges.server import openapi, ops, reload, resources, session_api
-from aiges.server.responses import CORS, error, json_body, read_body
+from aiges.server import once, openapi, ops, reload, resources, session_api
+from aiges.server.listen import Listener
+from aiges.server.responses import CORS, answer_response, error, json_body, read_body
 from aiges.server.state import STATE, State
 from aiges.server.ws import websocket
 
@@ -25,7 +26,7 @@ def create_app(config: Config, engine: Engine) -> web.Application:
     app.cleanup_ctx.append(_engine_lifecycle)
     app.on_shutdown.append(_end_sessions)
     base = f"/v1/{config.service}"
-    app.router.add_post(base, once)
+    app.router.add_post(base, post_once)
     app.router.add_get(base, websocket)
     app.router.add_post(f"{base}/sessions", session_api.create)
     app.router.add_post(f"{base}/sessions/{{sid}}", session_api.write)
@@ -63,15 +64,15 @@ async def _engine_lifecycle(app: web.Application):
             await asyncio.gather(*state.tasks, return_exceptions=True)
 
 
-async def drain(app: web.Application, runner: web.AppRunner) -> None:
+async def drain(app: web.Application, listener: Listener) -> None:
     """SIGTERM, before ``runner.cleanup()``: stop accepting connections, then give open
-    sessions the drain time, then close their sockets (1001). Done here because
-    cleanup stops reading every connection (WebSocket frames too) before its
-    on_shutdown hooks run, and a session may need its client's last frames.
-    In-flight once requests go on meanwhile; cleanup waits for them."""
-    for site in list(runner.sites):
-        await site.stop()
-    await _end_sessions(app)
+    sessions and the fast path's requests the drain time, then close their sockets
+    (sessions with 1001). Done here because cleanup stops reading every aiohttp
+    connection (WebSocket frames too) before its on_shutdown hooks run, and a session
+    may need its client's last frames. aiohttp's in-flight once requests go on
+    meanwhile; cleanup waits for them."""
+    await asyncio.gather(listener.stop(app[STATE].config.drain_timeout_ms / 1000),
+                         _end_sessions(app))
 
 
 async def _end_sessions(app: web.Application) -> None:
@@ -91,21 +92,18 @@ async def _end_sessions(app: web.Application) -> None:
         await ws.close(code=WSCloseCode.GOING_AWAY, message=b"service stopping")
 
 
-async def once(request: web.Request) -> web.Response:
+async def post_once(request: web.Request) -> web.Response:
     state = request.app[STATE]
     started = perf_counter()
-    sid = protocol.new_sid()
-    failure = None
     try:
         body = await read_body(request)
-        req = protocol.parse(protocol.loads(body), state.config.service,
-                             state.config.header_pass, sid)
-        items = await state.runner.once(req)
-        response = json_body(protocol.success(sid, items, req.outputs))
     except AigesError as exc:
-        response, failure = error(exc, sid), exc
-    ops.once_done(state, request.path, sid, started, failure)
-    return response
+        return answer_response(once.failed(state, request.path, started, protocol.new_sid(),
+                                           exc))
+    answer = once.begin(state, body, request.path, started)
+    if isinstance(answer, once.Pending):
+        answer = await answer.finish()
+    return answer_response(answer)
 
 
 async def health(request: web.Request) -> web.Response:

@@ -17,12 +17,12 @@ CORS = {
 
 
 # Built once: aiohttp copies a CIMultiDict faster than it converts a dict.
-_JSON_HEADERS = CIMultiDict(CORS)
-_JSON_HEADERS["Content-Type"] = "application/json"
+JSON_HEADERS = CIMultiDict(CORS)
+JSON_HEADERS["Content-Type"] = "application/json"
 
 
 def json_body(body: bytes, status: int = 200, headers: dict | None = None) -> web.Response:
-    merged = _JSON_HEADERS.copy()
+    merged = JSON_HEADERS.copy()
     if headers:
         merged.update(headers)
     return web.Response(body=body, status=status, headers=merged)
@@ -31,6 +31,12 @@ def json_body(body: bytes, status: int = 200, headers: dict | None = None) -> we
 def error(exc: AigesError, sid: str = "") -> web.Response:
     headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, NoInstance) else None
     return json_body(protocol.failure(exc.code, exc.message, sid), exc.http_status, headers)
+
+
+def answer_response(answer) -> web.Response:
+    """A once request's ``aiges.server.once.Answer``."""
+    headers = {"Retry-After": str(answer.retry_after)} if answer.retry_after else None
+    return json_body(answer.body, answer.status, headers)
 
 
 async def read_body(request: web.Request) -> bytes:

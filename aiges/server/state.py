@@ -31,6 +31,8 @@ class State:
     # A supervisor's worker reports every reload's result through this (aiges.supervisor).
     on_reload: Callable[[dict], None] | None = None
     tasks: set[asyncio.Task] = field(default_factory=set)  # background work (retirements)
+    # Headers every response carries besides CORS (a worker's X-Aiges-Worker).
+    extra_headers: dict[str, str] = field(default_factory=dict)
 
     # What handlers serve new work with: read them per request, never keep them, so that
     # a reload takes effect at once. Work already started stays on its own generation
