@@ -25,9 +25,12 @@ import servers
 
 # (label, a frame that marks it): py-spy's raw lines are "frame;frame;... count".
 PARTS = [
-    ("aiges handler (once)", "once (aiges/server/app.py"),
+    ("fast path: a connection's bytes to its answers", "Connection.data_received (aiges/server/fast.py"),
+    ("  reading the head", "read_head (aiges/server/fast.py"),
+    ("  writing the answer", "Connection._write (aiges/server/fast.py"),
+    ("once request (either HTTP layer)", "begin (aiges/server/once.py"),
     ("  parse: JSON, validation, base64", "parse (aiges/protocol.py"),
-    ("  runner.once", "Runner.once (aiges/runner.py"),
+    ("  runner: the engine call inline", "Runner.once_now (aiges/runner.py"),
     ("    CEngine.exec: the cffi call", "CEngine.exec (aiges/native/library.py"),
     ("      building ParamList/DataList", "_list (aiges/native/lists.py"),
     ("      copying the outputs", "read_data (aiges/native/lists.py"),
@@ -35,11 +38,10 @@ PARTS = [
     ("    PythonEngine.exec", "PythonEngine.exec"),
     ("    engine call metrics", "Metrics.engine_call"),
     ("  rendering the response JSON", "success (aiges/protocol.py"),
-    ("  response object", "json_body (aiges/server/responses.py"),
     ("  request metrics (once_done)", "once_done (aiges/server/ops.py"),
+    ("runner.once: awaited (threads, queue)", "Runner.once (aiges/runner.py"),
     ("aiohttp: reading and parsing HTTP", "RequestHandler.data_received"),
     ("aiohttp: writing the response", "RequestHandler.finish_response"),
-    ("  socket writes", "StreamWriter._writelines"),
 ]
 
 

@@ -154,6 +154,14 @@ class Connection(asyncio.Protocol):
         if self.transport is not None:
             self.transport.close()
 
+    def eof_received(self) -> bool:
+        """The client shut its side: a request still being answered gets its answer
+        (then the connection closes); otherwise close now."""
+        if self.busy:
+            self.close_after = True
+            return True
+        return False
+
     def pause_writing(self) -> None:
         self.write_paused = True
         self._flow()

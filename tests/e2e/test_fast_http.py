@@ -229,3 +229,17 @@ async def test_client_gone_before_its_answer(serve, native_dir, counters_file):
     assert all(r.status == 200 for r in replies)
     assert service.terminate() == 0, service.log
     assert read_counters(counters_file)["live_exec"] == 0
+
+
+async def test_half_closed_client_still_gets_its_answer(serve, native_dir):
+    """A client that sends its request and then shuts its side (as `nc -N` does) is
+    answered before the connection closes, also when the engine call waits."""
+    service = serve(str(native_dir / "libfaulty.so"))
+    reader, writer = await asyncio.open_connection("127.0.0.1", service.port)
+    writer.write(once_bytes(doc=body(params={"fault": "slow", "ms": 200})))
+    await writer.drain()
+    writer.write_eof()
+    reply = await read_reply(reader)
+    assert reply.status == 200 and reply.headers["connection"] == "close"
+    assert await asyncio.wait_for(reader.read(), 5) == b""
+    writer.close()
