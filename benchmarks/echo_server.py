@@ -1,10 +1,11 @@
-"""The bare ceiling: the least work a correct server of the aiges protocol must do.
+"""The bare reference: the least work a correct aiohttp server of the aiges protocol does.
 
-Same stack as aiges (aiohttp on uvloop, orjson, AppRunner without access log)
-and the same wire format (SPEC section 3 once requests, section 4 WebSocket
-sessions), but no engine, pool, session registry, config or validation beyond
-what decoding needs. Whatever aiges spends above this is the cost of being a
-loader rather than an echo.
+aiohttp on uvloop, orjson, AppRunner without access log, and the same wire
+format as aiges (SPEC section 3 once requests, section 4 WebSocket sessions), but
+no engine, pool, session registry, config or validation beyond what decoding
+needs: what a Python service of this protocol built the usual way costs. aiges's
+once path skips aiohttp's web layer (aiges/server/fast.py), so it can beat this;
+its sessions go through aiohttp as this does.
 
     python benchmarks/echo_server.py --port 8080
 """
@@ -25,7 +26,7 @@ from aiohttp import web
 
 DATA_KEYS = ("text", "audio", "image", "video")
 # aiges sends these on every response (SPEC: "CORS headers as upstream"), so
-# the ceiling pays for them too and both servers put comparable bytes on the wire.
+# the reference pays for them too and both servers put comparable bytes on the wire.
 CORS = {
     "Access-Control-Allow-Origin": "*",
     "Access-Control-Allow-Methods": "GET, POST, DELETE, OPTIONS",

@@ -1,4 +1,4 @@
-"""aiges against the bare echo ceiling, same requests, side by side.
+"""aiges against the bare aiohttp echo, same requests, side by side.
 
     .venv/bin/python benchmarks/run.py [--sizes 100,65536] [--concurrency 1,64]
                                        [--duration 10] [--warmup 2] [--json out.json]
@@ -26,9 +26,11 @@ import aiohttp
 import loadgen
 import servers
 
-# aiges serving the C echo engine and the Python one, then the bare ceiling (always last:
-# every other target's ratio is against it).
-TARGETS = ("aiges", "aiges-py", "bare")
+# aiges serving the C echo engine and the Python one, then the bare aiohttp echo (always
+# last: every other target's ratio is against it). "protocol" (protocol_echo.py, the
+# echo without aiohttp's web layer) only when asked for.
+TARGETS = ("aiges", "aiges-py", "protocol", "bare")
+DEFAULT_TARGETS = ["aiges", "aiges-py", "bare"]
 WRK_MISSING = ("wrk not found: install it with `apt-get install -y wrk` (Debian/Ubuntu). "
                "Falling back to the built-in Python load generator.")
 PYTHON_NOTE = ("note: Python load generator (aiohttp) in use. It needs about as much CPU "
@@ -87,7 +89,7 @@ def add_target_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--py-engine", type=Path,
                    default=servers.REPO / "python_examples" / "echo" / "wrapper.py",
                    help="Python echo engine for aiges-py (default: python_examples/echo)")
-    p.add_argument("--targets", type=target_list, default=list(TARGETS),
+    p.add_argument("--targets", type=target_list, default=DEFAULT_TARGETS,
                    help="comma list of " + ", ".join(TARGETS) + " (bare is always added)")
 
 
@@ -206,8 +208,10 @@ def start_targets(stack: contextlib.ExitStack, bench: Bench,
     started = {}
     for name in args.targets:
         port = servers.free_port()
-        cmd = servers.bare_command(port) if name == "bare" else \
-            servers.aiges_command(engines[name].resolve(), port, args.instances)
+        if name in ("bare", "protocol"):
+            cmd = servers.echo_command(name, port)
+        else:
+            cmd = servers.aiges_command(engines[name].resolve(), port, args.instances)
         started[name] = stack.enter_context(servers.running(name, cmd, port, bench.pinning,
                                                             bench.workdir))
     return started

@@ -83,7 +83,13 @@ def aiges_command(engine: Path, port: int, instances: int | None,
 
 
 def bare_command(port: int) -> list[str]:
-    return [sys.executable, str(REPO / "benchmarks" / "echo_server.py"),
+    return echo_command("bare", port)
+
+
+def echo_command(name: str, port: int) -> list[str]:
+    """bare: the aiohttp echo; protocol: the same echo on a plain asyncio protocol."""
+    script = "echo_server.py" if name == "bare" else "protocol_echo.py"
+    return [sys.executable, str(REPO / "benchmarks" / script),
             "--host", "127.0.0.1", "--port", str(port)]
 
 

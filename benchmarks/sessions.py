@@ -1,4 +1,4 @@
-"""aiges WebSocket sessions against the bare echo ceiling, side by side.
+"""aiges WebSocket sessions against the bare aiohttp echo, side by side.
 
     .venv/bin/python benchmarks/sessions.py [--quick] [--json out.json]
 
