@@ -121,13 +121,15 @@ async def serve(host: str, port: int, service: str) -> None:
         await runner.cleanup()
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description="bare aiohttp echo of the aiges once protocol")
+def main(argv: list[str] | None = None, server=serve,
+         description: str = "bare aiohttp echo of the aiges once protocol") -> int:
+    """Also protocol_echo.py's, with its own ``server`` coroutine."""
+    p = argparse.ArgumentParser(description=description)
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8080)
     p.add_argument("-s", "--service", default="svcName")
     args = p.parse_args(argv)
-    uvloop.run(serve(args.host, args.port, args.service))
+    uvloop.run(server(args.host, args.port, args.service))
     return 0
 
 

@@ -12,17 +12,15 @@ of a request aiohttp's web layer is, which aiges's fast path
 """
 from __future__ import annotations
 
-import argparse
 import asyncio
 import signal
 import sys
 import uuid
 from email.utils import formatdate
 
+import echo_server
 import orjson
-import uvloop
 from aiohttp.http import SERVER_SOFTWARE
-
 from echo_server import CORS, echo_item
 
 HEAD = ("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n" +
@@ -84,13 +82,7 @@ async def serve(host: str, port: int, service: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description="the once echo on a plain asyncio protocol")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8080)
-    p.add_argument("-s", "--service", default="svcName")
-    args = p.parse_args(argv)
-    uvloop.run(serve(args.host, args.port, args.service))
-    return 0
+    return echo_server.main(argv, serve, "the once echo on a plain asyncio protocol")
 
 
 if __name__ == "__main__":

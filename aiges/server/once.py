@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from time import perf_counter
 
 from aiges import errors, protocol
 from aiges.errors import AigesError

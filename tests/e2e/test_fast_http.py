@@ -220,7 +220,7 @@ async def test_client_gone_before_its_answer(serve, native_dir, counters_file):
     """A client that leaves while its request waits costs nothing else: the call
     completes, the instance comes back, others are served."""
     service = serve(str(native_dir / "libfaulty.so"))
-    reader, writer = await asyncio.open_connection("127.0.0.1", service.port)
+    _, writer = await asyncio.open_connection("127.0.0.1", service.port)
     writer.write(once_bytes(doc=body(params={"fault": "slow", "ms": 300})))
     await asyncio.sleep(0.1)
     writer.close()
