@@ -92,6 +92,21 @@ async def test_pipelined_requests_are_answered_in_order(serve, echo_engine, plac
     assert [echoed(r) for r in replies[4:]] == ["d", "e"]
 
 
+async def test_nothing_is_answered_after_connection_close(serve, echo_so):
+    service = serve(echo_so)
+    reader, writer = await asyncio.open_connection("127.0.0.1", service.port)
+    try:
+        writer.write(once_bytes("last", "Connection: close\r\n") + once_bytes("ignored"))
+        reply = await read_reply(reader)
+        assert echoed(reply) == "last" and reply.headers["connection"] == "close"
+        assert await asyncio.wait_for(reader.read(), 5) == b""
+    finally:
+        writer.close()
+    metrics, = await exchange(service.port, b"GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n", 1)
+    samples = metric_samples(metrics.body.decode())
+    assert metric(samples, "aiges_requests_total", mode="once", code="0") == 1  # not run
+
+
 async def test_requests_split_anywhere(serve, echo_so):
     service = serve(echo_so)
     first, second = once_bytes("split"), once_bytes("next")
