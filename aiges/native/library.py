@@ -89,6 +89,49 @@ class _Tags:
             self._retired.append(entry[0])
 
 
+class _Ctrl:
+    """One engine's wrapperSetCtrl callbacks. The library keeps the pointers with no
+    way in the ABI to take them back, and its image can outlive the CEngine (linked
+    -z nodelete, or with threads of its own), so the trampolines live as long as the
+    process (``_GIVEN``: two small objects per engine loaded); once the engine is
+    closed they answer without passing anything on."""
+
+    def __init__(self, tags: _Tags, on_error):
+        self.tags: _Tags | None = tags
+        self.meter: MeterCallback | None = None
+        self.trace: TraceCallback | None = None  # None: trace lines are not logged
+        self.pairs = [
+            ("CTMeterCustom", ffi.callback("wrapperMeterCustom", self._on_meter, error=-1,
+                                           onerror=on_error)),
+            ("CTTraceLog", ffi.callback("wrapperTraceLog", self._on_trace, error=-1,
+                                        onerror=on_error)),
+        ]
+
+    def _sid(self, usr_tag) -> str:
+        # usrTag may be stale or NULL: only its value is looked up, never read through.
+        tags = self.tags
+        return tags.sid(int(ffi.cast(UINTPTR, usr_tag))) if tags is not None else "-"
+
+    def _on_meter(self, usr_tag, key, count):
+        meter = self.meter
+        if meter is not None:
+            meter(self._sid(usr_tag), lists.text(key, CTRL_TEXT_MAX), count)
+        return 0
+
+    def _on_trace(self, usr_tag, key, value):
+        trace = self.trace
+        if trace is not None:
+            trace(self._sid(usr_tag), lists.text(key, CTRL_TEXT_MAX),
+                  lists.text(value, CTRL_TEXT_MAX))
+        return 0
+
+    def close(self) -> None:
+        self.tags = self.meter = self.trace = None
+
+
+_GIVEN: list[_Ctrl] = []
+
+
 class _Session:
     __slots__ = ("handle", "tag", "addr")
 
@@ -123,9 +166,7 @@ class CEngine:
         # Kept for the library's lifetime: the engine may call it from any thread, any time.
         self._callback = ffi.callback("wrapperCallback", self._on_result, error=-1,
                                       onerror=self._on_callback_error)
-        self._ctrl: list = []  # wrapperSetCtrl callbacks, kept for the library's lifetime
-        self._meter: MeterCallback | None = None
-        self._trace: TraceCallback | None = None
+        self._ctrl: _Ctrl | None = None
         self._closed = False
 
     def _symbol(self, name: str):
@@ -152,31 +193,15 @@ class CEngine:
         fn = self._fn["wrapperSetCtrl"]
         if fn is None:
             return
-        self._meter, self._trace = meter, trace
-        if not self._ctrl:
-            self._ctrl = [
-                ("CTMeterCustom", ffi.callback("wrapperMeterCustom", self._on_meter, error=-1,
-                                               onerror=self._on_callback_error)),
-                ("CTTraceLog", ffi.callback("wrapperTraceLog", self._on_trace, error=-1,
-                                            onerror=self._on_callback_error)),
-            ]
-        for kind, callback in self._ctrl:
+        if self._ctrl is None:
+            self._ctrl = _Ctrl(self._tags, self._on_callback_error)
+            _GIVEN.append(self._ctrl)
+        self._ctrl.meter, self._ctrl.trace = meter, trace
+        for kind, callback in self._ctrl.pairs:
             ret = fn(getattr(self._lib, kind), ffi.cast("void*", callback))
             if ret:
                 log.warning("wrapperSetCtrl refused a callback",
                             extra={"type": kind, "code": ret, "error": self.error_text(ret)})
-
-    def _on_meter(self, usr_tag, key, count):
-        # usrTag may be stale or NULL: only its value is looked up, never read through.
-        self._meter(self._tags.sid(int(ffi.cast(UINTPTR, usr_tag))),
-                    lists.text(key, CTRL_TEXT_MAX), count)
-        return 0
-
-    def _on_trace(self, usr_tag, key, value):
-        if self._trace is not None:  # None: trace lines are not logged
-            self._trace(self._tags.sid(int(ffi.cast(UINTPTR, usr_tag))),
-                        lists.text(key, CTRL_TEXT_MAX), lists.text(value, CTRL_TEXT_MAX))
-        return 0
 
     def init(self, config: dict[str, str]) -> None:
         keep: list = []
@@ -193,6 +218,8 @@ class CEngine:
     def close(self) -> None:
         if not self._closed:
             self._closed = True
+            if self._ctrl is not None:
+                self._ctrl.close()
             self._release()
 
     def _release(self) -> None:

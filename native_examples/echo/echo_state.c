@@ -296,6 +296,14 @@ int WrapperAPI wrapperFini(void)
     g_config = NULL;
     pthread_mutex_unlock(&g_cfg_mu);
 
+    /* The loader's callbacks belong to the life that ends here: a library
+     * kept mapped (-z nodelete) and initialised again by a new loader must not
+     * call the old loader's, which may be freed by then. */
+    pthread_mutex_lock(&g_ctrl_mu);
+    g_meter = NULL;
+    g_trace = NULL;
+    pthread_mutex_unlock(&g_ctrl_mu);
+
     pthread_mutex_lock(&g_res_mu);
     while (g_res) {
         struct resource* next = g_res->next;

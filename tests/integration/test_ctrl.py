@@ -1,6 +1,7 @@
 """wrapperSetCtrl: the meter and trace callbacks, against the real echo library."""
 from __future__ import annotations
 
+import gc
 import logging
 import time
 
@@ -27,12 +28,7 @@ def echo(echo_so):
     engine.init({})
     engine.calls = calls
     yield engine
-    engine.fini()
-    # The library's globals outlive this CEngine in the test process: take the
-    # callbacks back before the objects behind them go.
-    set_ctrl = engine._fn["wrapperSetCtrl"]
-    set_ctrl(0, ffi.NULL)
-    set_ctrl(2, ffi.NULL)
+    engine.fini()  # which forgets the callbacks (test_fini_takes_the_callbacks_back)
 
 
 def test_exec_meters_and_traces_with_its_sid(echo):
@@ -71,11 +67,47 @@ def test_a_failing_callback_does_not_reach_the_engine(echo_so, caplog):
         assert "error in engine callback" in caplog.text and "sink down" in caplog.text
     finally:
         engine.fini()
-        engine._fn["wrapperSetCtrl"](0, ffi.NULL)
-        engine._fn["wrapperSetCtrl"](2, ffi.NULL)
 
 
 def test_python_engines_take_no_callbacks(py_examples):
     from aiges.python import load as load_py
     engine = load_py(py_examples / "echo" / "wrapper.py")
     engine.set_ctrl(None, None)  # a no-op, not an error
+
+
+def test_fini_takes_the_callbacks_back(echo_so):
+    calls: list = []
+    engine = load(echo_so)
+    engine.set_ctrl(lambda *a: calls.append(a), lambda *a: calls.append(a))
+    engine.init({})
+    engine.fini()
+    engine.init({})  # the same image, a new life without wrapperSetCtrl
+    try:
+        engine.exec("sid-5", {}, [Data("input", b"x")], [])
+    finally:
+        engine.fini()
+    assert calls == []
+
+
+def test_callbacks_outlive_a_closed_engine(echo_so):
+    """A library that keeps calling what it was given after its CEngine is gone (here
+    one closed without wrapperFini, its image kept by -z nodelete) reaches a callback
+    that does nothing, not freed memory."""
+    calls: list = []
+    old = load(echo_so)
+    old.set_ctrl(lambda *a: calls.append(a), lambda *a: calls.append(a))
+    old.init({})
+    old.close()
+    del old
+    gc.collect()
+    # Callbacks made and freed meanwhile take the memory a freed trampoline had.
+    junk = [ffi.callback("int(int)", lambda x: x) for _ in range(2000)]
+    del junk
+    gc.collect()
+    engine = load(echo_so)
+    engine.init({})
+    try:
+        out = engine.exec("sid-6", {}, [Data("input", b"still served")], [])
+    finally:
+        engine.fini()
+    assert out[0].data == b"still served" and calls == []
