@@ -8,7 +8,9 @@
 2. --workers scaling: aiges with 1 and with 2 workers (unpinned, all cores), 100 B at
    concurrency 64, against bare;
 3. streaming sessions (sessions.py): frames/s over WebSocket, sync and async modes;
-4. footprint (footprint.py): start-up time and memory per idle session.
+4. footprint (footprint.py): start-up time and memory per idle session;
+5. where the time goes (breakdown.py): each stage of a 100 B once request timed in
+   process, for the C and the Python echo engine.
 
 Each part prints its table as it ends; --json writes them all in one file.
 See benchmarks/README.md for how to read them.
@@ -24,6 +26,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+import breakdown
 import footprint
 import servers
 import sessions
@@ -72,6 +75,11 @@ def resources(args: argparse.Namespace) -> dict:
     return _part("start-up and idle sessions", footprint, argv)
 
 
+def stages(args: argparse.Namespace) -> dict:
+    argv = ["--repeat", "5"] if args.quick else []
+    return _part("where a once request's time goes (in process)", breakdown, argv)
+
+
 def _part(title: str, module, argv: list[str]) -> dict:
     print(f"\n== {title} ==", flush=True)
     out = Path(tempfile.mkstemp(suffix=".json")[1])
@@ -107,7 +115,8 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="aiges-suite-") as tmp:
         args.tmp = tmp
         results = {"once": once(args), "workers": workers(args),
-                   "sessions": streaming(args), "footprint": resources(args)}
+                   "sessions": streaming(args), "footprint": resources(args),
+                   "breakdown": stages(args)}
     results["meta"] = {"cpus": len(os.sched_getaffinity(0)), "quick": args.quick}
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
