@@ -6,6 +6,7 @@ import asyncio
 import base64
 import json
 import math
+import statistics
 import os
 import subprocess
 import time
@@ -51,6 +52,16 @@ class Measurement:
     @property
     def rps(self) -> float:
         return self.requests / self.seconds if self.seconds else 0.0
+
+    @staticmethod
+    def merged(rounds: list[Measurement]) -> Measurement:
+        """Rounds of one target at one point: requests over their whole time, every bad
+        answer, and the median round's latencies (wrk hands out percentiles, not its
+        histogram)."""
+        return Measurement(sum(m.requests for m in rounds), sum(m.seconds for m in rounds),
+                           sum(m.bad for m in rounds), sum(m.socket_errors for m in rounds),
+                           statistics.median(m.p50_ms for m in rounds),
+                           statistics.median(m.p99_ms for m in rounds))
 
 
 def payload_text(size: int) -> str:

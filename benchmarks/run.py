@@ -42,9 +42,10 @@ PYTHON_NOTE = ("note: Python load generator (aiohttp) in use. It needs about as 
 class Bench:
     tool: str  # "wrk" or "python"
     pinning: servers.Pinning
-    duration: int
+    duration: int  # seconds per round
     warmup: int
     workdir: Path
+    rounds: int = 1  # measurements per target and point, the targets taking turns
 
     def load(self, url: str, body: bytes, script: Path, concurrency: int,
              seconds: int) -> loadgen.Measurement:
@@ -68,7 +69,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="payload text sizes in bytes, before base64 (default 100)")
     p.add_argument("--concurrency", type=int_list, default=[1, 64],
                    help="open connections (default 1,64)")
-    p.add_argument("--duration", type=int, default=10, help="seconds measured per point")
+    p.add_argument("--duration", type=int, default=10,
+                   help="seconds measured per round (default 10)")
+    p.add_argument("--rounds", type=int, default=1,
+                   help="rounds per target and point, the targets taking turns (default 1)")
     p.add_argument("--warmup", type=int, default=2, help="seconds discarded before each")
     p.add_argument("--instances", type=int, help="aiges --instances (default: aiges's own)")
     p.add_argument("--loadgen", choices=("auto", "wrk", "python"), default="auto")
@@ -76,8 +80,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="do not pin server and load generator to separate CPUs")
     p.add_argument("--json", type=Path, metavar="PATH", help="also write results here")
     args = p.parse_args(argv)
-    if args.duration < 1 or args.warmup < 0:
-        p.error("--duration must be >= 1 and --warmup >= 0 (whole seconds: wrk's unit)")
+    if args.duration < 1 or args.warmup < 0 or args.rounds < 1:
+        p.error("--duration and --rounds must be >= 1 and --warmup >= 0 (whole seconds: "
+                "wrk's unit)")
     check_target_args(p, args)
     return args
 
@@ -118,35 +123,38 @@ def choose_tool(wanted: str) -> str:
     return "wrk" if have_wrk and wanted != "python" else "python"
 
 
-def measure(bench: Bench, server: servers.Server, size: int,
-            concurrency: int) -> loadgen.Measurement:
-    text = loadgen.payload_text(size)
-    body = loadgen.request_body(text)
-    url = server.base + "/v1/svcName"
-    script = loadgen.write_wrk_script(bench.workdir / f"post-{size}.lua", body)
-    loadgen.probe(url, body, text)
-    print(f"  {server.name:<5} size={size} c={concurrency}: "
-          f"{bench.warmup}s warm-up, {bench.duration}s measured", file=sys.stderr, flush=True)
-    if bench.warmup:
-        bench.load(url, body, script, concurrency, bench.warmup)
-    return bench.load(url, body, script, concurrency, bench.duration)
-
-
 def run_points(bench: Bench, targets: dict[str, servers.Server],
                sizes: list[int], levels: list[int]) -> list[dict]:
+    """Each point: every target probed and warmed up, then measured ``bench.rounds``
+    times, the targets taking turns, and who goes first swapping every round and point,
+    so that slow spells (thermal, neighbours on a shared box) land on every target
+    alike instead of on whichever had the one window they came in."""
     points = []
     names = list(targets)
-    for i, (size, concurrency) in enumerate((s, c) for s in sizes for c in levels):
-        # Swap who goes first each point so slow drift (thermal, page cache,
-        # neighbours) lands on every target alike instead of always on one.
-        order = names if i % 2 == 0 else names[::-1]
-        results = {}
-        for name in order:
-            results[name] = measure(bench, targets[name], size, concurrency)
+    turn = 0
+    for size, concurrency in ((s, c) for s in sizes for c in levels):
+        text = loadgen.payload_text(size)
+        body = loadgen.request_body(text)
+        script = loadgen.write_wrk_script(bench.workdir / f"post-{size}.lua", body)
+        rounds: dict[str, list[loadgen.Measurement]] = {name: [] for name in names}
+        for name in names:
+            url = targets[name].base + "/v1/svcName"
+            loadgen.probe(url, body, text)
+            if bench.warmup:
+                bench.load(url, body, script, concurrency, bench.warmup)
+        print(f"  size={size} c={concurrency}: {bench.warmup}s warm-up each, then "
+              f"{bench.rounds} x {bench.duration}s per target, taking turns",
+              file=sys.stderr, flush=True)
+        for _ in range(bench.rounds):
+            for name in names if turn % 2 == 0 else names[::-1]:
+                url = targets[name].base + "/v1/svcName"
+                rounds[name].append(bench.load(url, body, script, concurrency,
+                                               bench.duration))
+            turn += 1
         points.append({"size": size, "concurrency": concurrency,
                        "rss_mb": {name: servers.peak_rss_mb(targets[name].pid)
                                   for name in names},
-                       **{name: results[name] for name in names}})
+                       **{name: loadgen.Measurement.merged(rounds[name]) for name in names}})
     return points
 
 
@@ -195,7 +203,7 @@ def to_json(points: list[dict], bench: Bench, args: argparse.Namespace) -> dict:
                                       "p50": ratio(pt[name].p50_ms, b.p50_ms)}
                                for name in names[:-1]}})
     meta = {"loadgen": bench.tool, "pinning": bench.pinning.describe(),
-            "duration_s": bench.duration, "warmup_s": bench.warmup,
+            "duration_s": bench.duration, "rounds": bench.rounds, "warmup_s": bench.warmup,
             "engine": str(args.engine), "instances": args.instances,
             "python": platform.python_version(), "aiohttp": aiohttp.__version__,
             "machine": platform.machine(), "cpus": len(os.sched_getaffinity(0))}
@@ -229,15 +237,15 @@ def main(argv: list[str] | None = None) -> int:
     pinning = servers.choose_pinning(not args.no_pin)
     with tempfile.TemporaryDirectory(prefix="aiges-bench-") as tmp, \
             contextlib.ExitStack() as stack:
-        bench = Bench(tool, pinning, args.duration, args.warmup, Path(tmp))
+        bench = Bench(tool, pinning, args.duration, args.warmup, Path(tmp), args.rounds)
         try:
             targets = start_targets(stack, bench, args)
             points = run_points(bench, targets, args.sizes, args.concurrency)
         except KeyboardInterrupt:
             print("interrupted; stopping the servers", file=sys.stderr)
             return 130
-    print(f"aiges vs bare echo: {tool}, {args.duration}s per point after {args.warmup}s "
-          f"warm-up; pinning: {pinning.describe()}")
+    print(f"aiges vs bare echo: {tool}, {args.rounds} x {args.duration}s per target and "
+          f"point, taking turns, after {args.warmup}s warm-up; pinning: {pinning.describe()}")
     if tool == "python":
         print(PYTHON_NOTE)
     print(render(points))

@@ -10,7 +10,10 @@
 3. streaming sessions (sessions.py): frames/s over WebSocket, sync and async modes;
 4. footprint (footprint.py): start-up time and memory per idle session;
 5. where the time goes (breakdown.py): each stage of a 100 B once request timed in
-   process, for the C and the Python echo engine.
+   process, for the C and the Python echo engine;
+6. paired (paired.py): 100 B at concurrency 1, 8 and 64, each aiges target loaded at
+   the same moment as the bare echo on one shared core, the ratio that a slow spell
+   of the box cannot move.
 
 Each part prints its table as it ends; --json writes them all in one file.
 See benchmarks/README.md for how to read them.
@@ -28,6 +31,7 @@ from pathlib import Path
 
 import breakdown
 import footprint
+import paired
 import servers
 import sessions
 
@@ -40,14 +44,16 @@ LEVELS = [1, 8, 64]
 def once(args: argparse.Namespace) -> dict:
     argv = ["--sizes", ",".join(map(str, args.sizes)),
             "--concurrency", ",".join(map(str, args.concurrency)),
-            "--duration", str(args.duration), "--warmup", str(args.warmup)]
+            "--duration", str(args.duration), "--rounds", str(args.rounds),
+            "--warmup", str(args.warmup)]
     return _part("once requests", run, argv)
 
 
 def workers(args: argparse.Namespace) -> dict:
     """aiges --workers 1 and 2 against bare, every process free to use every core."""
     tool = run.choose_tool("auto")
-    bench = run.Bench(tool, servers.Pinning(), args.duration, args.warmup, Path(args.tmp))
+    bench = run.Bench(tool, servers.Pinning(), args.duration, args.warmup, Path(args.tmp),
+                      args.rounds)
     with contextlib.ExitStack() as stack:
         targets = {}
         for count in (1, 2):
@@ -80,6 +86,12 @@ def stages(args: argparse.Namespace) -> dict:
     return _part("where a once request's time goes (in process)", breakdown, argv)
 
 
+def pairs(args: argparse.Namespace) -> dict:
+    argv = ["--duration", "1", "--rounds", "1", "--warmup", "0"] if args.quick else \
+        ["--duration", "5", "--rounds", "3"]
+    return _part("paired: aiges and bare loaded at once on one core", paired, argv)
+
+
 def _part(title: str, module, argv: list[str]) -> dict:
     print(f"\n== {title} ==", flush=True)
     out = Path(tempfile.mkstemp(suffix=".json")[1])
@@ -96,7 +108,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true",
                    help="a smoke run: 100 B and 64 KB, 1 s per point, short sessions")
-    p.add_argument("--duration", type=int, default=5, help="seconds measured per point")
+    p.add_argument("--duration", type=int, default=3, help="seconds per round")
+    p.add_argument("--rounds", type=int, default=3,
+                   help="rounds per target and point, the targets taking turns")
     p.add_argument("--warmup", type=int, default=2, help="seconds discarded before each")
     p.add_argument("--engine", type=Path,
                    default=servers.REPO / "build" / "native_examples" / "libecho.so")
@@ -105,7 +119,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.sizes, args.concurrency = (SIZES[:2], LEVELS) if args.quick else (SIZES, LEVELS)
     args.instances = None  # aiges's own default
     if args.quick:
-        args.duration, args.warmup = 1, 0
+        args.duration, args.warmup, args.rounds = 1, 0, 1
     return args
 
 
@@ -116,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         args.tmp = tmp
         results = {"once": once(args), "workers": workers(args),
                    "sessions": streaming(args), "footprint": resources(args),
-                   "breakdown": stages(args)}
+                   "breakdown": stages(args), "paired": pairs(args)}
     results["meta"] = {"cpus": len(os.sched_getaffinity(0)), "quick": args.quick}
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -172,7 +172,7 @@ class CEngine:
     def _symbol(self, name: str):
         try:
             return getattr(self._lib, name)
-        except AttributeError:
+        except (AttributeError, ffi.error):  # ffi.error: a declared symbol not in the library
             return None
 
     def _error(self, op: str, code: int) -> EngineError:
@@ -189,7 +189,9 @@ class CEngine:
         return text or f"engine error {code}"
 
     def set_ctrl(self, meter: MeterCallback, trace: TraceCallback) -> None:
-        """wrapperSetCtrl(CTMeterCustom) and (CTTraceLog), when the library exports it."""
+        """wrapperSetCtrl(CTMeterCustom) and (CTTraceLog), when the library exports it,
+        for each that is not None: an engine given no trace callback does not cross into
+        Python for every trace line that would not be logged."""
         fn = self._fn["wrapperSetCtrl"]
         if fn is None:
             return
@@ -197,7 +199,9 @@ class CEngine:
             self._ctrl = _Ctrl(self._tags, self._on_callback_error)
             _GIVEN.append(self._ctrl)
         self._ctrl.meter, self._ctrl.trace = meter, trace
-        for kind, callback in self._ctrl.pairs:
+        for (kind, callback), given in zip(self._ctrl.pairs, (meter, trace)):
+            if given is None:
+                continue
             ret = fn(getattr(self._lib, kind), ffi.cast("void*", callback))
             if ret:
                 log.warning("wrapperSetCtrl refused a callback",

@@ -111,3 +111,17 @@ def test_callbacks_outlive_a_closed_engine(echo_so):
     finally:
         engine.fini()
     assert out[0].data == b"still served" and calls == []
+
+
+def test_no_trace_callback_is_handed_over_when_traces_are_not_logged(echo_so):
+    engine = load(echo_so)
+    real, given = engine._fn["wrapperSetCtrl"], []
+    engine._fn["wrapperSetCtrl"] = lambda kind, func: given.append(kind) or real(kind, func)
+    calls: list = []
+    engine.set_ctrl(lambda *a: calls.append(a), None)
+    engine.init({})
+    try:
+        engine.exec("sid-7", {}, [Data("input", b"x")], [])
+    finally:
+        engine.fini()
+    assert given == [engine._lib.CTMeterCustom] and calls == [("sid-7", "echo_exec", 1)]
