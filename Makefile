@@ -51,7 +51,7 @@ ctest-asan:
 pytest:
 	AIGES_BUILD_DIR=$(CURDIR)/$(BUILD) $(BIN)/python -m pytest -q
 
-# The benchmark suite (benchmarks/suite.py): about 15 minutes; BENCH_ARGS=--quick for a smoke run.
+# The benchmark suite (benchmarks/suite.py): about 20 minutes; BENCH_ARGS=--quick for a smoke run.
 bench: install engines
 	$(BIN)/python benchmarks/suite.py $(BENCH_ARGS) --json benchmarks/results/suite.json
 
