@@ -49,7 +49,7 @@ def measure_pair(bench: run.Bench, target: servers.Server, bare: servers.Server,
         if bench.warmup:
             both(bench.warmup)
         rounds = [both(bench.duration) for _ in range(bench.rounds)]
-    return tuple(loadgen.Measurement.merged(list(r)) for r in zip(*rounds))
+    return tuple(loadgen.Measurement.merged(list(r)) for r in zip(*rounds, strict=True))
 
 
 def run_pairs(bench: run.Bench, targets: dict[str, servers.Server], sizes: list[int],

@@ -199,7 +199,7 @@ class CEngine:
             self._ctrl = _Ctrl(self._tags, self._on_callback_error)
             _GIVEN.append(self._ctrl)
         self._ctrl.meter, self._ctrl.trace = meter, trace
-        for (kind, callback), given in zip(self._ctrl.pairs, (meter, trace)):
+        for (kind, callback), given in zip(self._ctrl.pairs, (meter, trace), strict=True):
             if given is None:
                 continue
             ret = fn(getattr(self._lib, kind), ffi.cast("void*", callback))
