@@ -30,6 +30,7 @@ from aiohttp import web
 from aiges import protocol
 from aiges.config import Config
 from aiges.generation import open_engine
+from aiges.native.library import CEngine
 from aiges.server import create_app, fast, once
 from aiges.server.ops import once_done
 from aiges.server.state import STATE
@@ -65,7 +66,7 @@ def stages(state, body: bytes, head: bytes, server: fast.FastHTTP, cleanup: list
         "once.begin (all of the above but the head)": lambda: once.begin(
             state, body, ROUTE, 0.0),
     }
-    if hasattr(engine, "_fn"):  # the C engine: what the marshalling costs around the call
+    if isinstance(engine, CEngine):  # what the marshalling costs around the C call
         calls.update(c_parts(engine, req, cleanup))
     return calls
 

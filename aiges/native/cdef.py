@@ -52,8 +52,8 @@ def _make_ffi():
     through cffi's recompiler into the module that ``set_source(name, None)`` and
     ``compile()`` would write, run here. Its ``ffi`` is cffi's C-level FFI type, whose
     new, cast, string and the rest are C functions; the in-line ``cffi.FFI`` puts a
-    Python call in front of each, a few microseconds per once request in all (about
-    15 ms more at start-up for the recompiler)."""
+    Python call in front of each, a few microseconds per once request in all (10 to
+    25 ms more at start-up for the recompiler)."""
     builder = cffi.FFI()
     builder.cdef(cdef_source())
     source = io.StringIO()
