@@ -6,8 +6,8 @@ import asyncio
 import base64
 import json
 import math
-import statistics
 import os
+import statistics
 import subprocess
 import time
 import urllib.error

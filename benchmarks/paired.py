@@ -32,10 +32,8 @@ import run
 def measure_pair(bench: run.Bench, target: servers.Server, bare: servers.Server,
                  size: int, concurrency: int) -> tuple[loadgen.Measurement, ...]:
     """(target, bare), each merged over the rounds; both loaded at once every round."""
-    text = loadgen.payload_text(size)
-    body = loadgen.request_body(text)
-    script = loadgen.write_wrk_script(bench.workdir / f"post-{size}.lua", body)
-    urls = [s.base + "/v1/svcName" for s in (target, bare)]
+    text, body, script = run.request_for(bench, size)
+    urls = [run.url_of(s) for s in (target, bare)]
     for url in urls:
         loadgen.probe(url, body, text)
     print(f"  {target.name} with bare, size={size} c={concurrency}: {bench.warmup}s "

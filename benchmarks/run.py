@@ -123,6 +123,17 @@ def choose_tool(wanted: str) -> str:
     return "wrk" if have_wrk and wanted != "python" else "python"
 
 
+def url_of(server: servers.Server) -> str:
+    return server.base + "/v1/svcName"
+
+
+def request_for(bench: Bench, size: int) -> tuple[str, bytes, Path]:
+    """A point's payload text, the request body, and wrk's script sending it."""
+    text = loadgen.payload_text(size)
+    body = loadgen.request_body(text)
+    return text, body, loadgen.write_wrk_script(bench.workdir / f"post-{size}.lua", body)
+
+
 def run_points(bench: Bench, targets: dict[str, servers.Server],
                sizes: list[int], levels: list[int]) -> list[dict]:
     """Each point: every target probed and warmed up, then measured ``bench.rounds``
@@ -133,12 +144,10 @@ def run_points(bench: Bench, targets: dict[str, servers.Server],
     names = list(targets)
     turn = 0
     for size, concurrency in ((s, c) for s in sizes for c in levels):
-        text = loadgen.payload_text(size)
-        body = loadgen.request_body(text)
-        script = loadgen.write_wrk_script(bench.workdir / f"post-{size}.lua", body)
+        text, body, script = request_for(bench, size)
         rounds: dict[str, list[loadgen.Measurement]] = {name: [] for name in names}
         for name in names:
-            url = targets[name].base + "/v1/svcName"
+            url = url_of(targets[name])
             loadgen.probe(url, body, text)
             if bench.warmup:
                 bench.load(url, body, script, concurrency, bench.warmup)
@@ -147,9 +156,8 @@ def run_points(bench: Bench, targets: dict[str, servers.Server],
               file=sys.stderr, flush=True)
         for _ in range(bench.rounds):
             for name in names if turn % 2 == 0 else names[::-1]:
-                url = targets[name].base + "/v1/svcName"
-                rounds[name].append(bench.load(url, body, script, concurrency,
-                                               bench.duration))
+                rounds[name].append(bench.load(url_of(targets[name]), body, script,
+                                               concurrency, bench.duration))
             turn += 1
         points.append({"size": size, "concurrency": concurrency,
                        "rss_mb": {name: servers.peak_rss_mb(targets[name].pid)
