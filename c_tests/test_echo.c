@@ -152,7 +152,7 @@ static void test_exec(const char* counters)
     snprintf(want, sizeof want,
              "a=hello/3;b=world/3;params={\"sid\":\"s1\",\"k\":\"v\\\"q\\\\\\n\","
              "\"show_config\":\"true\"}/3;psr_ids=3,7/3;"
-             "config={\"counters_file\":\"%s\",\"model\":\"m1\"}/3;",
+             "config={\"counters_file\":\"%s\",\"model\":\"m1\",\"push\":\"true\"}/3;",
              counters);
     char got[512];
     summarize(out, got, sizeof got);
@@ -383,8 +383,8 @@ int main(int argc, char** argv)
     REQUIRE(mkdtemp(dir) != NULL, "mkdtemp failed");
     char counters[64];
     snprintf(counters, sizeof counters, "%s/counters", dir);
-    struct ParamList cn[2];
-    REQUIRE(E.init(make_params(cn, (const char*[]){"counters_file", counters, "model", "m1"}, 2)) == 0,
+    struct ParamList cn[3];
+    REQUIRE(E.init(make_params(cn, (const char*[]){"counters_file", counters, "model", "m1", "push", "true"}, 3)) == 0,
             "wrapperInit failed");
     memset(cn, 0, sizeof cn); /* config is the loader's: the engine must have copied it */
     CHECK(strcmp(E.version(), "echo/1.0.0") == 0, "version: %s", E.version());

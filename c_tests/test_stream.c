@@ -527,8 +527,8 @@ int main(int argc, char** argv)
     REQUIRE(mkdtemp(dir) != NULL, "mkdtemp failed");
     char counters[64];
     snprintf(counters, sizeof counters, "%s/counters", dir);
-    struct ParamList cn[1];
-    REQUIRE(E.init(make_params(cn, (const char*[]){"counters_file", counters}, 1)) == 0,
+    struct ParamList cn[2];
+    REQUIRE(E.init(make_params(cn, (const char*[]){"counters_file", counters, "push", "true"}, 2)) == 0,
             "wrapperInit failed");
     memset(cn, 0, sizeof cn); /* config is the loader's: the engine must have copied it */
     CHECK(strcmp(E.version(), "stream/1.0.0") == 0, "version: %s", E.version());

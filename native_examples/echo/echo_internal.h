@@ -53,6 +53,10 @@ void echo_ctrl_exec(const char* usrTag);
  * thread (skipped if wrapperFini comes first); 0 or ECHO_ERR_NOMEM/THREAD. */
 int echo_ctrl_later(const char* usrTag, int ms);
 
+/* Config push=true: sessions deliver through the callback of wrapperCreate;
+ * otherwise they are read (the loader hands every session a callback). */
+int echo_push(void);
+
 /* JSON object of the wrapperInit config (malloc'ed), NULL when out of memory. */
 char* echo_config_json(void);
 

@@ -1,8 +1,8 @@
 /*
  * libecho: sessions. Each write echoes its input nodes (same key, bytes,
- * type, status, desc). A sync session (cb == NULL) queues them for
- * wrapperRead; an async one hands each write's list to a worker thread that
- * calls cb in write order. Params at create time:
+ * type, status, desc). A sync session queues them for wrapperRead; an async
+ * one (config push=true and a callback given) hands each write's list to a
+ * worker thread that calls cb in write order. Params at create time:
  *   fail_create=N  wrapperCreate returns NULL with *errNum = N
  *   fail_write=N   every wrapperWrite returns N
  *   delay_ms=N     async sessions: the worker waits N ms before each delivery
@@ -147,12 +147,12 @@ WrapperAPI const void* wrapperCreate(const char* usrTag, pParamList params, wrap
     if (s->fail_write)
         echo_fail_requested(s->fail_write);
     s->usrTag = usrTag;
-    s->cb = cb;
+    s->cb = echo_push() ? cb : NULL;
     s->pending_tail = &s->pending;
     s->qtail = &s->qhead;
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->cv, NULL);
-    if (cb && pthread_create(&s->worker, NULL, worker_main, s) != 0) {
+    if (s->cb && pthread_create(&s->worker, NULL, worker_main, s) != 0) {
         session_free(s);
         *errNum = ECHO_ERR_THREAD;
         return NULL;

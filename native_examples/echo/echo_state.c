@@ -194,6 +194,15 @@ int echo_ctrl_later(const char* usrTag, int ms)
     return 0;
 }
 
+int echo_push(void)
+{
+    pthread_mutex_lock(&g_cfg_mu);
+    const char* v = echo_param(g_config, "push");
+    int push = v && strcmp(v, "true") == 0;
+    pthread_mutex_unlock(&g_cfg_mu);
+    return push;
+}
+
 char* echo_config_json(void)
 {
     pthread_mutex_lock(&g_cfg_mu);

@@ -19,6 +19,8 @@
  * Sessions take `fault` at create (null_handle, error) and apply the others at
  * every write (bad_status: at read / in the pushed result).
  *
+ * Config `push` = true: sessions deliver through the callback of wrapperCreate;
+ * otherwise they are read (the loader always hands one over).
  * Config `counters_file` = PATH: every call is counted in that file (one line
  * of key=value pairs, like libecho), so tests can prove that the loader freed,
  * destroyed and finished what it had to, and in which order.
@@ -208,8 +210,14 @@ static void free_list(pDataList d)
 }
 
 /* ---- life cycle ---- */
+/* Config push=true: sessions deliver through the callback of wrapperCreate;
+ * otherwise they are read (the loader hands every session one). */
+static int g_push;
+
 int WrapperAPI wrapperInit(pConfig cfg)
 {
+    const char* push = param(cfg, "push");
+    __atomic_store_n(&g_push, push && strcmp(push, "true") == 0, __ATOMIC_RELAXED);
     const char* path = param(cfg, "counters_file");
     pthread_mutex_lock(&g_life_mu);
     g_stopping = 0;
@@ -374,7 +382,7 @@ WrapperAPI const void* wrapperCreate(const char* usrTag, pParamList params, wrap
     }
     s->o = o;
     s->usrTag = usrTag;
-    s->cb = cb;
+    s->cb = __atomic_load_n(&g_push, __ATOMIC_RELAXED) ? cb : NULL;
     count(C_CREATE, 1);
     return s;
 }

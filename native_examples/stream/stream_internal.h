@@ -35,6 +35,10 @@ enum {
  * counters, so a reader of counters_file never sees half of it. */
 void stream_count(int counter, ...);
 
+/* Config push=true: sessions deliver through the callback of wrapperCreate;
+ * otherwise they are read (the loader hands every session a callback). */
+int stream_push(void);
+
 /* ---- params and lists (stream_state.c) ---- */
 /* *out = integer value of key in [0, max] (left as is when absent);
  * STREAM_ERR_ARG if it is anything else. */

@@ -1,6 +1,7 @@
 /*
  * libstream: sessions -- handles, threads and delivery (what a write feeds
- * and produces is stream_inputs.c). A sync session (cb == NULL) queues
+ * and produces is stream_inputs.c). A sync session (no config push=true)
+ * queues
  * outputs for wrapperRead; an async one hands each write's outputs to a
  * worker thread that calls cb in write order. Params at create time:
  *   final_delay_ms=N  the summary comes N ms after the write that ends the
@@ -184,11 +185,11 @@ WrapperAPI const void* wrapperCreate(const char* usrTag, pParamList params, wrap
         return NULL;
     }
     s->usrTag = usrTag;
-    s->cb = cb;
+    s->cb = stream_push() ? cb : NULL;
     s->pending_tail = &s->pending;
     s->qtail = &s->qhead;
     /* Sync sessions need the worker only to hold back the summary. */
-    if (cb || s->final_delay_ms > 0) {
+    if (s->cb || s->final_delay_ms > 0) {
         if (pthread_create(&s->worker, NULL, worker_main, s) != 0) {
             session_free(s);
             *errNum = STREAM_ERR_THREAD;

@@ -131,8 +131,17 @@ pDataList stream_text_node(const char* key, const char* text, DataStatus status,
     return n;
 }
 
+static int g_push; /* config push=true */
+
+int stream_push(void)
+{
+    return __atomic_load_n(&g_push, __ATOMIC_RELAXED);
+}
+
 int WrapperAPI wrapperInit(pConfig cfg)
 {
+    const char* push = param(cfg, "push");
+    __atomic_store_n(&g_push, push && strcmp(push, "true") == 0, __ATOMIC_RELAXED);
     const char* path = param(cfg, "counters_file");
     /* Both names are built before taking the lock: nothing can fail inside. */
     char* file = path ? dup_str(path) : NULL;
