@@ -7,7 +7,6 @@ import gc
 import logging
 import os
 import re
-import signal
 import sys
 from pathlib import Path
 
@@ -152,20 +151,23 @@ def _event_loop_policy() -> None:
 
 async def serve(config: configuration.Config, engine, worker: bool = False) -> None:
     """Serve until SIGTERM/SIGINT. ``worker``: one of a supervisor's workers, sharing the
-    port (SO_REUSEPORT) and naming itself in every response."""
+    port (SO_REUSEPORT) and naming itself in every response. Exits the process with 1
+    when an engine call is still running at the end (it would hold the exit forever)."""
     from aiges.server import create_app
     from aiges.server.app import drain
     from aiges.server.listen import Listener
     from aiges.server.ops import begin_drain
     from aiges.server.reload import on_sighup
     from aiges.server.state import STATE
+    from aiges.shutdown import StopSignals
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
     app = create_app(config, engine)
-    loop.add_signal_handler(signal.SIGHUP, on_sighup, app)  # hot reload
+    state = app[STATE]
+    signals = StopSignals(loop, stop.set, lambda: on_sighup(app),
+                          config.drain_timeout_ms / 1000, state.stuck_calls)
+    signals.install()
     if worker:
         from aiges import supervisor
         supervisor.mark_responses(app)
@@ -183,19 +185,24 @@ async def serve(config: configuration.Config, engine, worker: bool = False) -> N
                 f"ready on http://{_display_host(config.host)}:{config.port}/v1/{config.service}",
                 extra={"engine": engine.path, "pid": os.getpid()})
         if worker:
-            app[STATE].on_reload = supervisor.report_ready()
+            state.on_reload = supervisor.report_ready()
         await stop.wait()
         begin_drain(app)  # not ready from the first moment, before connections drain
         log.info("shutting down: not ready, draining in-flight requests")
         await drain(app, listener)  # stop accepting; open sessions may still finish
+        # What is left of the drain time bounds aiohttp's wait for its handlers too
+        # (aiohttp itself sets this attribute from its sites).
+        runner._shutdown_timeout = max(state.drain_left(), 0.1)
     finally:
         await runner.cleanup()
-        engine.close()
+        if state.clean:
+            engine.close()
+    if not state.clean:
+        log.error("stopped with engine calls still running: exiting without waiting for them",
+                  extra={"calls": state.stuck_calls()})
+        signals.exit_now(1)
     log.info("stopped")
-    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        # Stopped cleanly: a late second signal must not turn exit 0 into death by signal.
-        loop.remove_signal_handler(sig)
-        signal.signal(sig, signal.SIG_IGN)
+    signals.uninstall()
 
 
 def _display_host(host: str) -> str:

@@ -18,9 +18,12 @@ from aiges.metrics import Metrics
 from aiges.pool import InstancePool
 from aiges.resources import ResourceIds
 from aiges.runner import Runner
-from aiges.sessions import Session, SessionEnd, SessionRegistry
+from aiges.sessions import Limits, Session, SessionEnd, SessionRegistry
 
 log = logging.getLogger(__name__)
+# The longest wrapperFini may take before it is left running (an engine deadlocked
+# in a call may deadlock in fini too).
+FINI_GRACE_S = 1.5
 
 
 def open_engine(path: str, private: bool = False) -> Engine:
@@ -44,12 +47,16 @@ class Generation:
         self.pool = InstancePool(config.instances, config.queue_limit, config.wait_ms / 1000)
         self.runner = Runner(engine, self.pool, config.once_timeout_ms / 1000,
                              config.async_mode, metrics, config.inline_max_us)
-        self.sessions = SessionRegistry(engine, self.runner, self.pool,
-                                        config.session_ttl_ms / 1000, config.realtime_rlt,
-                                        pushed=config.async_mode, on_end=on_session_end,
+        limits = Limits(idle_s=config.session_ttl_ms / 1000,
+                        lifetime_s=config.ws_session_timeout_s,
+                        read_wait_s=config.read_wait_ms / 1000)
+        self.sessions = SessionRegistry(engine, self.runner, self.pool, limits,
+                                        config.realtime_rlt, pushed=config.async_mode,
+                                        on_end=on_session_end,
                                         max_sessions=config.max_sessions)
         self.resources = ResourceIds()  # ids loaded into this engine
         self._finishing: asyncio.Task | None = None
+        self.clean = True  # False once finishing left an engine call running
 
     async def start(self, wrapper_config: dict[str, str], callbacks) -> None:
         """wrapperSetCtrl and wrapperInit on the engine threads. When init fails the
@@ -77,7 +84,9 @@ class Generation:
     async def finish(self, error: AigesError, timeout_s: float) -> None:
         """Close open sessions with ``error``, wait (up to ``timeout_s``) for calls still
         running, wrapperFini, close the engine. Runs once however often it is called
-        (a reload's retirement and shutdown may both ask); every caller waits for it."""
+        (a reload's retirement and shutdown may both ask); every caller waits for it.
+        Bounded whatever the engine does: a call that never returns is logged and left
+        behind (``clean`` False), and so is a wrapperFini that hangs."""
         if self._finishing is None:
             self._finishing = asyncio.get_running_loop().create_task(
                 self._finish(error, timeout_s))
@@ -89,31 +98,41 @@ class Generation:
 
     async def _finish(self, error: AigesError, timeout_s: float) -> None:
         pool, runner = self.pool, self.runner
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
         pool.close(f"engine generation {self.number} is finishing: retry")
-        await self.sessions.close_all(error)
+        await self.sessions.close_all(error, max(deadline - loop.time(), 0.0))
         try:
             # Calls that outlived their request still hold instances: fini only after them.
-            await asyncio.wait_for(pool.wait_idle(), timeout_s)
+            await asyncio.wait_for(pool.wait_idle(), max(deadline - loop.time(), 0.0))
         except TimeoutError:
             log.error("engine calls still running at wrapperFini",
-                      extra={"in_use": pool.in_use, "generation": self.number})
+                      extra={"in_use": pool.in_use, "generation": self.number,
+                             "calls": runner.stuck_calls()})
         try:
-            await runner.call_aside(self.engine.fini)
+            await asyncio.wait_for(runner.call_aside(self.engine.fini), FINI_GRACE_S)
             log.info("engine finished (wrapperFini)",
                      extra={"generation": self.number, "version": self.version})
         except AigesError as exc:
             log.error("wrapperFini failed", extra={"code": exc.code, "error": exc.message,
                                                    "generation": self.number})
+        except TimeoutError:
+            log.error("wrapperFini did not return: left running",
+                      extra={"generation": self.number, "seconds": FINI_GRACE_S})
+            self.clean = False
         if pool.in_use:
             # Calls that only fini could end (a hang) return now: let them hand back.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(pool.wait_idle(), 1.0)
+                await asyncio.wait_for(pool.wait_idle(), 0.5)
+        if runner.inflight:
+            self.clean = False
         runner.close()
-        if pool.in_use:
+        if pool.in_use or not self.clean:
             # A thread still inside the library would return into unmapped code: the
             # image stays mapped (a leak, not a crash of the process serving on).
             log.error("engine not closed: calls still running in it",
                       extra={"generation": self.number, "in_use": pool.in_use})
+            self.clean = False
             return
         self.engine.close()
 
@@ -126,6 +145,7 @@ class Generations:
         self.current: Generation | None = None
         self.retiring: list[Generation] = []
         self.reloads = 0  # successful reloads since start-up
+        self.left_running = False  # a retired engine still has a call running in it
 
     def all(self) -> list[Generation]:
         return ([self.current] if self.current else []) + self.retiring
@@ -142,18 +162,21 @@ class Generations:
     def retired(self, gen: Generation) -> None:
         if gen in self.retiring:
             self.retiring.remove(gen)
+        if not gen.clean:
+            self.left_running = True
 
-    def session(self, sid: str) -> Session:
-        """An open session of any generation: sessions finish where they started.
-        Unknown: 10008; ended: 10101 (the current generation's answer wins)."""
+    def session(self, sid: str, mode: str) -> Session:
+        """An open session of transport ``mode`` in any generation: sessions finish where
+        they started. Unknown (or another transport's): 10008; ended: 10101 (the current
+        generation's answer wins)."""
         gens = self.all()
         for gen in gens:
             session = gen.sessions.live.get(sid)
-            if session is not None:
+            if session is not None and session.mode == mode:
                 return session
         for gen in gens:
             try:
-                gen.sessions.get(sid)
+                gen.sessions.get(sid, mode)
             except AigesError as exc:
                 if exc.code != errors.UNKNOWN_SESSION:
                     raise

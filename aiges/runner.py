@@ -9,6 +9,7 @@ call really returns.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from time import perf_counter
@@ -42,27 +43,39 @@ class Runner:
         self.executor = ThreadPoolExecutor(pool.size, thread_name_prefix="aiges-engine")
         self.placement = Placement(inline_max_us)
         self.watchdog = Watchdog(max(once_timeout_s, 1.0))
+        # Engine calls running now: token -> (op, sid, started), for what shutdown
+        # reports when a call never returns.
+        self.inflight: dict[int, tuple[str, str, float]] = {}
+        self._tokens = itertools.count()
 
     def close(self) -> None:
-        stuck = self.pool.stuck
+        stuck = self.stuck_calls()
         if stuck:
             # Waiting would hang the exit: these calls ignored even wrapperFini.
             log.error("engine calls still running after wrapperFini", extra={"calls": stuck})
         self.watchdog.close()
         self.executor.shutdown(wait=not stuck)
 
-    async def call(self, fn, *args, size: int = 0):
-        """Run a blocking engine call: inline when its op is measured fast and its
-        input (``size`` bytes) small, else on the engine threads."""
-        if self.placement.inline(OPS.get(fn.__name__, fn.__name__), size):
-            return self._inline(fn, *args)
-        return await asyncio.get_running_loop().run_in_executor(self.executor, self._timed,
-                                                                fn, *args)
+    def stuck_calls(self) -> list[dict]:
+        """The engine calls running now, longest first: op, sid, seconds."""
+        now = perf_counter()
+        calls = sorted(self.inflight.values(), key=lambda call: call[2])
+        return [{"op": OPS.get(op, op), "sid": sid, "seconds": round(now - started, 3)}
+                for op, sid, started in calls]
 
-    def _inline(self, fn, *args):
+    async def call(self, fn, *args, size: int = 0, sid: str = ""):
+        """Run a blocking engine call: inline when its op is measured fast and its
+        input (``size`` bytes) small, else on the engine threads. ``sid``: whose call
+        it is, for the log when it never returns."""
+        if self.placement.inline(OPS.get(fn.__name__, fn.__name__), size):
+            return self._inline(fn, *args, sid=sid)
+        return await asyncio.get_running_loop().run_in_executor(self.executor, self._timed_for,
+                                                                sid, fn, *args)
+
+    def _inline(self, fn, *args, sid: str = ""):
         self.watchdog.enter(fn.__name__)
         try:
-            return self._timed(fn, *args, inline=thread_usage())
+            return self._timed(fn, *args, inline=thread_usage(), sid=sid)
         finally:
             self.watchdog.leave()
 
@@ -71,16 +84,24 @@ class Runner:
         when every engine thread may be stuck in a call only fini can end."""
         return await asyncio.to_thread(self._timed, fn, *args)
 
-    def _timed(self, fn, *args, inline=None):
+    def _timed_for(self, sid: str, fn, *args):
+        return self._timed(fn, *args, sid=sid)
+
+    def _timed(self, fn, *args, inline=None, sid: str = ""):
         """The call, its duration in the metrics and the placement, its error counted.
         ``inline``: the loop thread's resource usage before an inline call."""
         started = perf_counter()
+        token = next(self._tokens)
+        if not sid and args and isinstance(args[0], str):
+            sid = args[0]  # exec, execAsync and create take the sid as their tag
+        self.inflight[token] = (fn.__name__, sid, started)
         try:
             return fn(*args)
         except EngineError as exc:
             self.metrics.engine_error(exc.op, exc.engine_code)
             raise
         finally:
+            del self.inflight[token]
             seconds = perf_counter() - started
             op = OPS.get(fn.__name__, fn.__name__)
             self.metrics.engine_call(op, seconds)

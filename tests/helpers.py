@@ -65,9 +65,11 @@ class Service:
             self.kill()
             raise
 
-    def terminate(self) -> int:
+    def terminate(self, limit_s: float = 15) -> int:
+        """SIGTERM; the process must be gone within ``limit_s`` (the default drain time,
+        10 s, plus 5), whatever its engine does."""
         self.proc.send_signal(signal.SIGTERM)
-        return self.wait_exit()
+        return self.wait_exit(limit_s)
 
     def kill(self) -> None:
         if self.proc.poll() is None:

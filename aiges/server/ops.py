@@ -13,6 +13,8 @@ with the sid of the call they belong to ("-" when none is live).
 """
 from __future__ import annotations
 
+import asyncio
+
 import logging
 from time import perf_counter
 
@@ -61,6 +63,7 @@ def begin_drain(app: web.Application) -> None:
     """Shutdown has begun: /ready answers 503 from now on."""
     state = app[STATE]
     state.ready, state.draining = False, True
+    state.stop_deadline = asyncio.get_running_loop().time() + state.config.drain_timeout_ms / 1000
 
 
 def once_done(state: State, route: str, sid: str, started: float,

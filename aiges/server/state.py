@@ -33,6 +33,19 @@ class State:
     tasks: set[asyncio.Task] = field(default_factory=set)  # background work (retirements)
     # Headers every response carries besides CORS (a worker's X-Aiges-Worker).
     extra_headers: dict[str, str] = field(default_factory=dict)
+    stop_deadline: float | None = None  # loop time when the drain time of a shutdown ends
+    clean: bool = True        # False when shutdown left an engine call running
+
+    def drain_left(self) -> float:
+        """Seconds left of the shutdown's drain time (all of it before shutdown)."""
+        drain_s = self.config.drain_timeout_ms / 1000
+        if self.stop_deadline is None:
+            return drain_s
+        return max(self.stop_deadline - asyncio.get_running_loop().time(), 0.0)
+
+    def stuck_calls(self) -> list[dict]:
+        """Engine calls running now in every generation (any thread may ask)."""
+        return [call for gen in self.generations.all() for call in gen.runner.stuck_calls()]
 
     # What handlers serve new work with: read them per request, never keep them, so that
     # a reload takes effect at once. Work already started stays on its own generation
