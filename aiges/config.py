@@ -34,7 +34,10 @@ class Config:
     ws_read_timeout_s: float = 30.0
     ws_session_timeout_s: float = 600.0
     ws_max_frame: int = 16 * 1024 * 1024   # [ws] maxFrame: bytes of one WebSocket frame
-    max_sessions: int = 0                  # [fc] maxSessions: 0 = bounded by [fc] max only
+    # [fc] maxSessions: None = [fc] max - 1 when the engine also serves one-shot requests;
+    # 0 = bounded by [fc] max only
+    max_sessions: int | None = None
+    read_wait_ms: int = 5000  # [aiges] readWait: longest silence after a session's last input
     log_level: str = "info"
     log_file: str = ""
     access_log: bool = True
@@ -84,6 +87,7 @@ KEYS = {
     ("aiges", "workers"): ("workers", _workers),
     ("aiges", "gpus"): ("gpus", gpu_list),
     ("aiges", "adminReload"): ("admin_reload", _flag),
+    ("aiges", "readWait"): ("read_wait_ms", int),
     ("fc", "max"): ("instances", int),
     ("fc", "ttl"): ("session_ttl_ms", int),
     ("fc", "queue"): ("queue_limit", int),
@@ -202,8 +206,14 @@ headerPass = ""
 # usrCfg = "engine.toml"
 # One-shot request time limit in ms (10102 / HTTP 504 when exceeded).
 onceTimeout = 30000
-# On SIGTERM/SIGINT: ms to finish in-flight requests before wrapperFini.
+# On SIGTERM/SIGINT: ms to finish in-flight requests and sessions before wrapperFini.
+# The process exits at most a few seconds later whatever the engine does: calls that
+# never return are logged and left behind (exit code 1).
 drainTimeout = 10000
+# Sessions of engines that are read (asyncMode = false): after the last input the
+# loader reads until a final result (status End/Once); a session whose engine gives
+# no result for this many ms ends with 10114 (upstream gives up after 100 x 50 ms).
+readWait = 5000
 # Engine calls (exec, write, read, ...) measured to take at most this many
 # microseconds run on the event loop's thread: handing them to an engine thread
 # would cost more than the call. Two slower calls in a row send them back to the
@@ -247,12 +257,14 @@ queue = 1024
 # How long a request waits for a free instance, in ms, before 10110 / HTTP 429.
 wait = 3000
 # Streaming sessions open at once (each holds an instance for its life); more get
-# 10110 (HTTP 429, or an error frame) at once. 0 = only [fc] max bounds them; set it
-# below max to keep instances free for one-shot requests.
-maxSessions = 0
+# 10110 (HTTP 429, or an error frame) at once. Unset: max - 1 when the engine also
+# serves one-shot requests (one instance always left for them), else max.
+# 0 = only [fc] max bounds them.
+# maxSessions = 9
 
 [ws]
-# Seconds a WebSocket may stay silent, and the longest a session may last.
+# Seconds a WebSocket may stay silent, and the longest a session may last (WebSocket
+# and HTTP sessions alike: 10114 when it runs out).
 readTimeout = 30
 sessionTimeout = 600
 # Largest WebSocket frame in bytes: a bigger one gets an error frame (10009) and a

@@ -142,14 +142,15 @@ def _input(key: str, item) -> Data:
 
 
 def render_outputs(items: list[Data], declared: dict[str, dict],
-                   seq: int = 0) -> tuple[dict, int]:
-    """The response payload and header.status (the last output's status)."""
+                   seq: int | dict[str, int] = 0) -> tuple[dict, int]:
+    """The response payload and header.status (the last output's status). ``seq``: one
+    number for every output, or one per output key (a session's frames)."""
     payload: dict[str, dict] = {}
     status = int(DataStatus.ONCE)
     for item in items:
         entry = dict(declared.get(item.key, ()))
         entry.update(item.desc)
-        entry.setdefault("seq", str(seq))
+        entry.setdefault("seq", str(seq.get(item.key, 0) if isinstance(seq, dict) else seq))
         entry["status"] = str(int(item.status))
         name = TYPE_NAMES.get(int(item.type), "text")
         if name == "text":
@@ -165,18 +166,31 @@ def render_outputs(items: list[Data], declared: dict[str, dict],
     return payload, status
 
 
-def frame(sid: str, items: list[Data], declared: dict[str, dict],
-          message: str | None = None, seq: int = 0) -> dict:
-    """A success document: the once response, or one server frame of a session."""
-    payload, status = render_outputs(items, declared, seq)
-    header = {"code": 0, "message": message, "sid": sid, "status": status} if message \
-        else {"code": 0, "sid": sid, "status": status}
-    return {"header": header, "payload": payload}
+def frame(sid: str, items: list[Data], declared: dict[str, dict]) -> dict:
+    """The success document of a once request."""
+    payload, status = render_outputs(items, declared)
+    return {"header": {"code": 0, "sid": sid, "status": status}, "payload": payload}
 
 
-def success(sid: str, items: list[Data], declared: dict[str, dict],
-            message: str | None = None, seq: int = 0) -> bytes:
-    return dumps(frame(sid, items, declared, message, seq))
+def success(sid: str, items: list[Data], declared: dict[str, dict]) -> bytes:
+    return dumps(frame(sid, items, declared))
+
+
+def session_doc(sid: str, items: list[Data], declared: dict[str, dict],
+                seqs: dict[str, int]) -> dict:
+    """One server frame of a session, as upstream's: ``seq`` counts each output key's
+    results from 1; no items is upstream's acknowledgement of a first frame that gave
+    no result (status 0, no payload)."""
+    if not items:
+        return {"header": {"code": 0, "message": "success", "sid": sid, "status": 0}}
+    payload, status = render_outputs(items, declared, seqs)
+    return {"header": {"code": 0, "message": "success", "sid": sid, "status": status},
+            "payload": payload}
+
+
+def session_frame(sid: str, items: list[Data], declared: dict[str, dict],
+                  seqs: dict[str, int]) -> bytes:
+    return dumps(session_doc(sid, items, declared, seqs))
 
 
 def failure(code: int, message: str, sid: str = "") -> bytes:

@@ -1,10 +1,22 @@
 """Streaming sessions (SPEC 2, 4): one engine instance per session for its life.
 
-Create -> (Write, Read*)* -> Destroy. Sync engines are read after every write
-(realTimeRlt) or after the last input, and then polled until a final output;
-async engines push results through the callback. Destroy is called exactly once
-per successful Create: on the final result, an error, a client leaving, an idle
-timeout or shutdown. Knows nothing of HTTP or cffi.
+Create -> (Write, Read?)* -> Read* -> Destroy, with upstream's read policy
+(iflytek/aiges instance/inst.go) for engines that are read: with realTimeRlt
+exactly one wrapperRead after each write before the last input (whatever it
+returns: engines written for upstream return data on every read); after the
+last input, reads until an output has status End or Once, waiting between reads
+that return nothing, for at most ``read_wait_s`` of silence. Results the engine
+pushes through the callback are delivered whatever asyncMode says; asyncMode
+only stops the reads.
+
+One engine call at a time, and the event loop gets a turn between any two. The
+results a client has not taken are bounded (MAX_QUEUED frames): past that the
+reads pause, so an engine that never stops producing costs time, not memory,
+until the session's time limit ends it.
+
+``Session.end`` is the one way a transport ends a session: it forgets it,
+reports it and destroys the engine handle, each exactly once. Knows nothing of
+HTTP or cffi.
 """
 from __future__ import annotations
 
@@ -23,9 +35,11 @@ from aiges.runner import Runner, checked, input_size
 log = logging.getLogger(__name__)
 
 FINAL = (DataStatus.END, DataStatus.ONCE)
-# Sync engines whose final output comes after the last write are polled with
-# this back-off (the ABI has no other way to learn of it).
-POLL_FIRST_S, POLL_MAX_S = 0.001, 0.02
+# Waits between reads that returned nothing after the last input: doubling from the
+# first to the last (upstream sleeps 50 ms each time).
+READ_WAIT_FIRST_S, READ_WAIT_MAX_S = 0.001, 0.05
+# Result frames kept for a client that has not taken them; reads pause beyond it.
+MAX_QUEUED = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,33 +54,55 @@ class SessionEnd:
     duration_s: float
 
 
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Time limits of a session, in seconds (0 = none)."""
+
+    idle_s: float        # [fc] ttl: no frame written or result taken
+    lifetime_s: float    # [ws] sessionTimeout: from create to end, on every transport
+    read_wait_s: float   # [aiges] readWait: no result after the last input
+
+
+Frame = tuple[dict[str, int], list[Data]]  # (seq per output key, outputs); [] = an ack
+
+
 class Session:
-    def __init__(self, registry: "SessionRegistry", sid: str, instance: int | None,
-                 outputs: dict[str, dict], mode: str = "session"):
+    def __init__(self, registry: "SessionRegistry", sid: str, outputs: dict[str, dict],
+                 mode: str, ack: bool):
         self.registry = registry
         self.sid = sid
         self.outputs = outputs
-        self.instance = instance
         self.mode = mode
+        self.instance: int | None = None
+        self.handle: object = None
         self.started = asyncio.get_running_loop().time()
         self.writes = 0
-        self.handle: object = None
-        self.seq = 0                       # results handed out so far
-        self.ended = False                 # final output seen, error, or closed
+        self.seq = 0                       # frames handed out so far
+        self.ended = False                 # final output seen, error, or ended
         self.error: AigesError | None = None
+        self._ack = ack                    # an empty frame for a first write with no result
         self._results: deque[list[Data]] = deque()
+        self._seqs: dict[str, int] = {}    # output key -> results of it handed out
         self._changed = asyncio.Event()
+        self._room = asyncio.Event()       # fewer than MAX_QUEUED frames wait: read on
+        self._room.set()
         self._lock = asyncio.Lock()        # calls for one session are sequential
         self._inputs: dict[str, int] = {}  # input key -> last status
         self._last_input = False
         self._final_output = False
-        self._poller: asyncio.Task | None = None
-        self._timer: asyncio.TimerHandle | None = None
-        self._destroyed = False
+        self._quiet_since = 0.0            # the last result after the last input
+        self._reader: asyncio.Task | None = None
+        self._reading = False              # the reader is inside an engine call
+        self._idle: asyncio.TimerHandle | None = None
+        self._deadline: asyncio.TimerHandle | None = None
+        self._release: asyncio.Task | None = None
         self._released = False             # wrapperDestroy has returned
+        self._forgotten = False
 
     # -- called by the transport -------------------------------------------------------
     async def write(self, data: list[Data]) -> None:
+        """Write one frame's inputs; reads follow the policy. An engine error ends the
+        session (``error``), it is not raised."""
         if self.ended:
             raise self.error or AigesError(errors.SESSION_ENDED, f"session {self.sid} has ended")
         if self._last_input:
@@ -75,26 +111,32 @@ class Session:
         self.writes += 1
         for item in data:
             self._inputs[item.key] = item.status
-        self._last_input = all(s in FINAL for s in self._inputs.values())
-        engine, runner = self.registry.engine, self.registry.runner
-        failure = None
+        last = self._last_input = all(s in FINAL for s in self._inputs.values())
+        registry = self.registry
         async with self._lock:
+            if self.ended:
+                return
             try:
-                await runner.call(engine.write, self.handle, data, size=input_size(data))
-                if not self.registry.pushed and (self.registry.realtime or self._last_input):
-                    await self._read_available()
+                await registry.runner.call(registry.engine.write, self.handle, data,
+                                           size=input_size(data), sid=self.sid)
+                # Upstream reads once after the write, then (last input) until End.
+                if not registry.pushed and (registry.realtime or last):
+                    await self._read_once()
             except AigesError as exc:
-                failure = exc
-        if failure is not None:
-            await self.fail(failure)
-        elif self._last_input:
+                self._fail(exc)
+                return
+        if self._ack and self.writes == 1 and not (self._results or self.seq or self.ended):
+            self._results.append([])
+            self._changed.set()
+        if last:
+            self._quiet_since = asyncio.get_running_loop().time()
             self._check_finished()
-            if not self.registry.pushed and not self.ended:
-                self._poller = asyncio.create_task(self._poll_until_final())
+            if not self.ended and not registry.pushed:
+                self._reader = asyncio.create_task(self._read_to_end())
 
-    async def results(self, wait_s: float = 0.0) -> list[tuple[int, list[Data]]]:
-        """(seq, outputs) not yet taken, waiting up to ``wait_s`` for the first one.
-        After the last result of a failed session, ``error`` says why."""
+    async def results(self, wait_s: float = 0.0) -> list[Frame]:
+        """Frames not yet taken, waiting up to ``wait_s`` for the first one. After the
+        last frame of a failed session, ``error`` says why."""
         if not self._results and not self._released and wait_s > 0:
             self._changed.clear()
             try:
@@ -102,12 +144,28 @@ class Session:
                     await self._changed.wait()
             except TimeoutError:
                 pass
-        taken = list(enumerate(self._results, self.seq))
-        self._results.clear()
+        taken: list[Frame] = []
+        seqs = self._seqs
+        while self._results:
+            items = self._results.popleft()
+            numbers = {}
+            for item in items:
+                numbers[item.key] = seqs[item.key] = seqs.get(item.key, 0) + 1
+            taken.append((numbers, items))
         self.seq += len(taken)
+        self._room.set()
         if taken or not self.ended:
             self.touch()
         return taken
+
+    async def settle(self, timeout_s: float) -> None:
+        """An ended session: wait (at most ``timeout_s``) for wrapperDestroy, after which
+        every result the engine gave is queued and ``drained`` can become true."""
+        if self.ended and self._release is not None and not self._released:
+            try:
+                await asyncio.wait_for(asyncio.shield(self._release), timeout_s)
+            except TimeoutError:
+                pass
 
     @property
     def inputs_ended(self) -> bool:
@@ -118,57 +176,71 @@ class Session:
         """Ended, the engine let go, and every result handed out: nothing more will come."""
         return self._released and not self._results
 
-    async def close(self, error: AigesError | None = None) -> None:
-        """End the session now (client gone, timeout, shutdown); destroys the handle."""
-        self.set_error(error)
-        self.ended = True
-        await self._destroy()
-
-    def set_error(self, error: AigesError | None) -> None:
-        """The error the session ends with, unless it already ended or has one."""
+    async def end(self, reason: str, error: AigesError | None = None) -> None:
+        """End the session now (finished, client gone, deleted, timeout, shutdown): it
+        is forgotten and reported, and its handle destroyed, each once however often
+        this is called; returns once wrapperDestroy has."""
         if error is not None and self.error is None and not self.ended:
             self.error = error
-
-    async def fail(self, exc: AigesError) -> None:
-        log.warning("session failed", extra={"sid": self.sid, "code": exc.code,
-                                             "error": exc.message})
-        await self.close(exc)
+        self.ended = True
+        self._stop_timers()
+        if not self._forgotten:
+            self._forgotten = True
+            self.registry.remove(self, reason)
+        await asyncio.shield(self._released_task())
 
     def touch(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-        if not self.drained:
-            self._timer = asyncio.get_running_loop().call_later(
-                self.registry.ttl_s, self._expire)
-
-    def stop_timer(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        """Rearm the idle timer: the client wrote or took results."""
+        if self._idle is not None:
+            self._idle.cancel()
+        if self.registry.limits.idle_s > 0 and not self._forgotten:
+            self._idle = asyncio.get_running_loop().call_later(
+                self.registry.limits.idle_s, self._time_out, "idle")
 
     # -- internals -------------------------------------------------------------------------
-    def _expire(self) -> None:
-        log.info("session idle timeout", extra={"sid": self.sid, "ttl_s": self.registry.ttl_s})
-        error = AigesError(errors.SESSION_TIMEOUT,
-                           f"session idle for more than {self.registry.ttl_s:g}s")
-        self.set_error(error)  # now, so that forget reports it
-        self.registry.spawn(self.close(error))
-        self.registry.forget(self, ended_by="timeout")
+    def start_timers(self) -> None:
+        self.touch()
+        lifetime = self.registry.limits.lifetime_s
+        if lifetime > 0:
+            self._deadline = asyncio.get_running_loop().call_later(
+                lifetime, self._time_out, "lifetime")
+
+    def _stop_timers(self) -> None:
+        for timer in (self._idle, self._deadline):
+            if timer is not None:
+                timer.cancel()
+        self._idle = self._deadline = None
+
+    def _time_out(self, which: str) -> None:
+        limits = self.registry.limits
+        if which == "idle":
+            if self.drained:
+                # Everything was handed out and the client never came back for the end.
+                self.registry.spawn(self.end("abandoned"))
+                return
+            message = f"session idle for more than {limits.idle_s:g}s"
+        else:
+            message = f"session lasted longer than {limits.lifetime_s:g}s"
+        log.info("session timed out", extra={"sid": self.sid, "limit": which})
+        self.registry.spawn(self.end(f"{which} timeout",
+                                     AigesError(errors.SESSION_TIMEOUT, message)))
 
     def push(self, items: list[Data] | None, error: AigesError | None) -> None:
-        """A result (on the loop thread): from a read or an engine callback. Results that
-        reach us before wrapperDestroy has returned are kept, even after an error."""
+        """A result (on the loop thread), from a read or the engine's callback. Results
+        that reach us before wrapperDestroy has returned are kept, even after an error."""
         if self._released:
             return
         if error is not None:
-            if self.ended:
-                return
-            self.registry.spawn(self.fail(error))
+            self._fail(error)
             return
         if items:
             self._results.extend(_frames(items))
             self._changed.set()
-            self._final_output |= any(i.status in FINAL for i in items)
+            if len(self._results) >= MAX_QUEUED:
+                self._room.clear()
+            self._quiet_since = asyncio.get_running_loop().time()
+            if self._last_input:  # a final output before the last input ends nothing
+                self._final_output |= any(i.status in FINAL for i in items)
             self._check_finished()
 
     def _check_finished(self) -> None:
@@ -176,45 +248,88 @@ class Session:
         if self._final_output and self._last_input and not self.ended:
             self.ended = True
             self._changed.set()
-            self.registry.spawn(self._destroy())
+            self._released_task()
 
-    async def _read_available(self) -> None:
-        engine, runner = self.registry.engine, self.registry.runner
-        while not self.ended:
-            items = await runner.call(engine.read, self.handle)
-            if items is None:
-                return
-            self.push(checked(items, "read"), None)
+    def _fail(self, exc: AigesError) -> None:
+        """The session ends with ``exc``; the client hears of it after its results."""
+        if self.ended:
+            return
+        log.warning("session failed", extra={"sid": self.sid, "code": exc.code,
+                                             "error": exc.message})
+        self.error = exc
+        self.ended = True
+        self._changed.set()
+        self._released_task()
 
-    async def _poll_until_final(self) -> None:
-        delay = POLL_FIRST_S
+    async def _read_once(self) -> bool:
+        """One wrapperRead; True when it returned data."""
+        registry = self.registry
+        items = await registry.runner.call(registry.engine.read, self.handle, sid=self.sid)
+        if not items:
+            return False
+        self.push(checked(items, "read"), None)
+        return True
+
+    async def _read_to_end(self) -> None:
+        """After the last input: read until a final output, the read wait runs out or
+        the session ends otherwise. Yields to the loop between any two reads."""
+        loop = asyncio.get_running_loop()
+        wait_s = self.registry.limits.read_wait_s
+        delay = READ_WAIT_FIRST_S
         while not self.ended:
-            await asyncio.sleep(delay)
-            failure = None
+            await self._room.wait()  # the client takes results: memory stays bounded
+            got = False
             async with self._lock:
                 if self.ended:
                     return
-                before = len(self._results)
+                self._reading = True
                 try:
-                    await self._read_available()
+                    await self._read_once()
                 except AigesError as exc:
-                    failure = exc
-            if failure is not None:
-                await self.fail(failure)
+                    self._fail(exc)
+                    return
+                finally:
+                    self._reading = False
+            if got:
+                delay = READ_WAIT_FIRST_S
+                await asyncio.sleep(0)
+                continue
+            if wait_s > 0 and loop.time() - self._quiet_since >= wait_s:
+                self._fail(AigesError(errors.SESSION_TIMEOUT, "no final result within "
+                                      f"{wait_s:g}s of the last input ([aiges] readWait)"))
                 return
-            delay = POLL_FIRST_S if len(self._results) > before else min(delay * 2, POLL_MAX_S)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, READ_WAIT_MAX_S)
+
+    def _released_task(self) -> asyncio.Task:
+        if self._release is None:
+            reader = self._reader
+            if reader is not None and not self._reading and reader is not asyncio.current_task():
+                reader.cancel()  # waiting, not in a call: a call in flight is let finish
+            self._release = self.registry.spawn(self._destroy())
+        return self._release
 
     async def _destroy(self) -> None:
-        if self._destroyed:
-            return
-        self._destroyed = True
-        if self._poller is not None and self._poller is not asyncio.current_task():
-            self._poller.cancel()
-        await self.registry.destroy(self)
-        # The client hears of the end only once the engine has let go: results it
-        # pushed until then are kept and go out first.
-        self._released = True
-        self._changed.set()
+        """wrapperDebugInfo then wrapperDestroy, after the call in flight, and the
+        instance back."""
+        registry = self.registry
+        runner, engine = registry.runner, registry.engine
+        try:
+            async with self._lock:
+                info = await runner.call(engine.debug_info, self.handle, sid=self.sid)
+                if info:
+                    log.info("session debug info", extra={"sid": self.sid, "debug": info})
+                await runner.call(engine.destroy, self.handle, sid=self.sid)
+        except AigesError as exc:
+            log.error("wrapperDestroy failed", extra={"sid": self.sid, "code": exc.code,
+                                                      "error": exc.message})
+        finally:
+            registry.pool.release(self.instance)
+            # The client hears of the end only once the engine has let go: results it
+            # pushed until then are kept and go out first.
+            self._released = True
+            self._changed.set()
+            self._room.set()
 
 
 def _frames(items: list[Data]) -> list[list[Data]]:
@@ -229,66 +344,70 @@ def _frames(items: list[Data]) -> list[list[Data]]:
 
 
 class SessionRegistry:
-    def __init__(self, engine: Engine, runner: Runner, pool: InstancePool, ttl_s: float,
+    def __init__(self, engine: Engine, runner: Runner, pool: InstancePool, limits: Limits,
                  realtime: bool, pushed: bool,
-                 on_end: Callable[[SessionEnd], None] | None = None, max_sessions: int = 0):
+                 on_end: Callable[[SessionEnd], None] | None = None,
+                 max_sessions: int | None = None):
         self.engine = engine
         self.runner = runner
         self.pool = pool
-        self.ttl_s = ttl_s
+        self.limits = limits
         self.realtime = realtime
-        self.pushed = pushed    # async sessions: results come through the callback
+        self.pushed = pushed    # asyncMode: results come only through the callback
         self.live: dict[str, Session] = {}
         self._ended: OrderedDict[str, str] = OrderedDict()   # sid -> why, for 10101
         self._empty = asyncio.Event()
         self._empty.set()
         self._tasks: set[asyncio.Task] = set()
         self.on_end = on_end or (lambda end: None)
-        # [fc] maxSessions: open (or opening) sessions allowed at once; 0 = only the
-        # pool bounds them. Keeps instances free for once requests.
-        self.max_sessions = max_sessions
+        self.max_sessions = session_limit(max_sessions, pool.size, engine)
         self._opening = 0
 
-    def spawn(self, coro) -> None:
+    def spawn(self, coro) -> asyncio.Task:
         """Run ``coro`` in the background, referenced until done (the loop keeps only weak ones)."""
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
 
     async def open(self, sid: str, params: dict[str, str], psr_ids: list[int],
-                   outputs: dict[str, dict], mode: str = "session") -> Session:
-        session = Session(self, sid, None, outputs, mode)
+                   outputs: dict[str, dict], mode: str, ack: bool = False) -> Session:
+        """A new session owned by the transport ``mode``; ``ack``: an empty first frame
+        when the first write yields no result (upstream's WebSocket does)."""
+        session = Session(self, sid, outputs, mode, ack)
         try:
             if not self.engine.modes.session:
                 raise AigesError(errors.INVALID_OPERATION, "this engine has no session mode")
             if self.max_sessions and len(self.live) + self._opening >= self.max_sessions:
-                raise NoInstance(f"{self.max_sessions} sessions open ([fc] maxSessions)")
+                raise NoInstance(f"{self.max_sessions} sessions open ([fc] maxSessions; "
+                                 "the other instances are kept for one-shot requests)")
             self._opening += 1
             try:
                 await self._create(session, params, psr_ids)
             finally:
                 self._opening -= 1
         except AigesError as exc:
-            session.set_error(exc)
-            self._report(session)
+            self.on_end(SessionEnd(sid, mode, exc.code, 0, 0, 0.0))
             raise
         self.live[sid] = session
         self._empty.clear()
-        session.touch()
+        session.start_timers()
         return session
 
     async def _create(self, session: Session, params: dict[str, str],
                       psr_ids: list[int]) -> None:
         session.instance = await self.pool.acquire()
-        on_result = self._callback(session) if self.pushed else None
         try:
             session.handle = await self.runner.call(self.engine.create, session.sid, params,
-                                                    psr_ids, on_result)
+                                                    psr_ids, self._callback(session),
+                                                    sid=session.sid)
         except BaseException:
             self.pool.release(session.instance)
             raise
 
     def _callback(self, session: Session):
+        """The result callback every session is created with (C: handed to wrapperCreate;
+        Python: the route of aiges.dto.callback): an engine that pushes is heard."""
         loop = asyncio.get_running_loop()
         engine_error = self.runner.callback_error
 
@@ -304,22 +423,25 @@ class SessionRegistry:
 
         return on_result
 
-    def get(self, sid: str) -> Session:
+    def get(self, sid: str, mode: str | None = None) -> Session:
+        """The open session ``sid`` of transport ``mode`` (another transport's: 10008)."""
         session = self.live.get(sid)
-        if session is not None:
+        if session is not None and (mode is None or session.mode == mode):
             return session
-        if sid in self._ended:
+        if session is None and sid in self._ended:
             raise AigesError(errors.SESSION_ENDED, f"session {sid} has ended ({self._ended[sid]})")
         raise AigesError(errors.UNKNOWN_SESSION, f"no session {sid}")
 
-    def forget(self, session: Session, ended_by: str) -> None:
-        """Drop a session whose results were all handed out (or abandoned)."""
-        session.stop_timer()
+    def remove(self, session: Session, reason: str) -> None:
+        """Called by Session.end, once: the session is dropped and reported."""
         if self.live.pop(session.sid, None) is not None:
-            self._ended[session.sid] = ended_by
+            self._ended[session.sid] = reason
             while len(self._ended) > 4096:
                 self._ended.popitem(last=False)
-            self._report(session)
+            self.on_end(SessionEnd(
+                session.sid, session.mode, session.error.code if session.error else 0,
+                session.writes, session.seq,
+                asyncio.get_running_loop().time() - session.started))
         if not self.live:
             self._empty.set()
 
@@ -327,29 +449,32 @@ class SessionRegistry:
         """A session refused before ``open`` (its first frame was invalid): reported too."""
         self.on_end(SessionEnd(sid, mode, error.code, 0, 0, 0.0))
 
-    def _report(self, session: Session) -> None:
-        self.on_end(SessionEnd(
-            session.sid, session.mode, session.error.code if session.error else 0,
-            session.writes, session.seq, asyncio.get_running_loop().time() - session.started))
-
-    async def destroy(self, session: Session) -> None:
-        """wrapperDebugInfo then wrapperDestroy, exactly once, and the instance back."""
-        try:
-            async with session._lock:
-                info = await self.runner.call(self.engine.debug_info, session.handle)
-                if info:
-                    log.info("session debug info", extra={"sid": session.sid, "debug": info})
-                await self.runner.call(self.engine.destroy, session.handle)
-        except AigesError as exc:
-            log.error("wrapperDestroy failed", extra={"sid": session.sid, "code": exc.code,
-                                                      "error": exc.message})
-        finally:
-            self.pool.release(session.instance)
-
-    async def close_all(self, error: AigesError) -> None:
-        for session in list(self.live.values()):
-            await session.close(error)
-            self.forget(session, ended_by="shutdown")
+    async def close_all(self, error: AigesError, timeout_s: float) -> bool:
+        """Shutdown: end every open session with ``error``, waiting at most ``timeout_s``
+        for their handles to be destroyed; False (logged) when some could not be: a
+        call of theirs is stuck in the engine."""
+        sessions = list(self.live.values())
+        ends = [asyncio.ensure_future(s.end("shutdown", error)) for s in sessions]
+        if not ends:
+            return True
+        done, pending = await asyncio.wait(ends, timeout=timeout_s)
+        if pending:
+            stuck = [s.sid for s, end in zip(sessions, ends, strict=True) if end in pending]
+            log.error("sessions not destroyed: an engine call of theirs does not return",
+                      extra={"sids": stuck})
+        return not pending
 
     async def wait_empty(self) -> None:
         await self._empty.wait()
+
+
+def session_limit(configured: int | None, instances: int, engine: Engine) -> int:
+    """Open sessions allowed at once (0 = as many as instances). By default one instance
+    is kept for one-shot requests when the engine has a one-shot mode and more than one
+    instance; ``[fc] maxSessions`` says otherwise."""
+    if configured is not None:
+        return max(configured, 0)
+    modes = engine.modes
+    if instances > 1 and (modes.once_sync or modes.once_async):
+        return instances - 1
+    return 0

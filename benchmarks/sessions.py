@@ -244,7 +244,11 @@ def start_targets(stack: contextlib.ExitStack, args: argparse.Namespace,
     commands = {}
     for mode in args.modes:
         port = servers.free_port()
-        extra = ("--async-mode",) if mode == "async" else ()
+        # The loader hands every session a callback: the echo engine pushes through it
+        # unless told push=false; --async-mode stops the reads.
+        config = workdir / f"aiges-{mode}.toml"
+        config.write_text(f'[wrapper]\npush = "{"true" if mode == "async" else "false"}"\n')
+        extra = ("-c", str(config)) + (("--async-mode",) if mode == "async" else ())
         commands[f"aiges-{mode}"] = (servers.aiges_command(
             args.engine.resolve(), port, args.instances, extra), port)
     port = servers.free_port()

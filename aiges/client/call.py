@@ -116,6 +116,8 @@ async def _receive_all(ws: aiohttp.ClientWebSocketResponse, printer: Printer) ->
             if printer.raw_json:
                 print(msg.data)
             return _error(head)
+        if "payload" not in doc:
+            continue  # the ack of a first frame that gave no result at once
         count += 1
         status = head.get("status")
         printer.show(doc, msg.data, prefix=f"[{count} status={status}] ")

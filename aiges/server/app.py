@@ -15,7 +15,7 @@ from aiges.server import once, openapi, ops, reload, resources, session_api
 from aiges.server.listen import Listener
 from aiges.server.responses import CORS, answer_response, error, json_body, read_body
 from aiges.server.state import STATE, State
-from aiges.server.ws import websocket
+from aiges.server.ws import ping, websocket
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +34,7 @@ def create_app(config: Config, engine: Engine) -> web.Application:
     app.router.add_delete(f"{base}/sessions/{{sid}}", session_api.delete)
     resources.add_routes(app, base)
     app.router.add_get("/health", health)
+    app.router.add_get("/ping", ping)  # upstream's WebSocket echo
     ops.add_routes(app)  # /ready, /metrics
     reload.add_routes(app)  # /admin/reload
     openapi.add_routes(app)  # /openapi.json, /docs: keep after every other route
@@ -58,8 +59,11 @@ async def _engine_lifecycle(app: web.Application):
             generations = state.generations.all()
         # Each generation once: the current one and any replaced one still retiring.
         stopped = AigesError(errors.INVALID_OPERATION, "service stopped")
-        await asyncio.gather(*(g.finish(stopped, state.config.drain_timeout_ms / 1000)
+        # Within what is left of the drain time (sessions had it already), at least a
+        # moment for sessions to be destroyed.
+        await asyncio.gather(*(g.finish(stopped, max(state.drain_left(), 0.5))
                                for g in generations))
+        state.clean = all(g.clean for g in generations) and not state.generations.left_running
         if state.tasks:
             await asyncio.gather(*state.tasks, return_exceptions=True)
 

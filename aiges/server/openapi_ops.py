@@ -23,9 +23,11 @@ Streaming session over WebSocket: send `GET /v1/{service}` with `Upgrade: websoc
   the params and `res_id`); each frame's payload `status` drives it: 0 begin,
   1 continue, 2 end (3 once = a single frame).
 * The server sends a **text frame** per result (schema `SessionFrame`:
-  `{"header":{"code":0,"message":"success","sid":S,"status":N},"payload":{...}}`),
-  also for results produced after the client's last frame, and closes normally
-  (1000) after the final one (status 2 or 3).
+  `{"header":{"code":0,"message":"success","sid":S,"status":N},"payload":{...}}`,
+  each output's `seq` counting its results from 1), also for results produced after
+  the client's last frame, and closes normally (1000) after the final one (status 2
+  or 3). A first frame that gives no result at once is acknowledged by a frame
+  without payload (status 0), as upstream does.
 * An error is sent as one frame (schema `ErrorResponse`), then the socket closes.
   A client that disconnects ends the session at once; at shutdown open sockets
   close with 1001.
@@ -70,6 +72,7 @@ class Parts:
             ("GET", "/v1/{service}/resources"): self._resource_list,
             ("DELETE", "/v1/{service}/resources/{}"): self._resource_unload,
             ("GET", "/health"): self._health,
+            ("GET", "/ping"): self._ping,
             ("POST", "/admin/reload"): self._admin_reload,
             ("GET", "/ready"): self._ready,
             ("GET", "/metrics"): self._metrics,
@@ -223,6 +226,17 @@ class Parts:
                 "responses": {"200": _json(ref("Status"), "Alive.", {
                     "status": "ok", "engine": "build/native_examples/libecho.so",
                     "version": "echo/1.0.0", "generation": 1, "reloads": 0})}}
+
+    def _ping(self) -> dict:
+        return {"tags": ["operations"], "operationId": "ping",
+                "summary": "WebSocket echo (upstream's /ping)",
+                "description": "A WebSocket that sends back every message it gets, the "
+                               "text \"ping\" as \"pong\": checks that WebSockets get "
+                               "through the proxies in between.",
+                "responses": {"101": {"description": "Switching Protocols: the echo starts."},
+                              "400": {"description": "Not a WebSocket upgrade request.",
+                                      "content": {"text/plain": {"schema": {
+                                          "type": "string"}}}}}}
 
     def _admin_reload(self) -> dict:
         problem = ref("ErrorResponse")

@@ -5,6 +5,8 @@ POST   /v1/{service}/sessions/{sid}         write a frame -> results available
 GET    /v1/{service}/sessions/{sid}?wait_ms long-poll for results
 DELETE /v1/{service}/sessions/{sid}         end the session now
 Every answer carries ``results``: server frames exactly as WebSocket sends them.
+A sid belongs to the transport that created it: a WebSocket session's sid is
+unknown here (10008, 404).
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from aiges.server.state import STATE
 from aiges.sessions import Session
 
 MAX_WAIT_MS = 60000
+SETTLE_S = 1.0
 MODE = "session_http"  # label of these sessions in metrics and the access log
 
 
@@ -45,7 +48,7 @@ async def write(request: web.Request) -> web.Response:
     state = request.app[STATE]
     sid = request.match_info["sid"]
     try:
-        session = state.generations.session(sid)
+        session = state.generations.session(sid, MODE)
         req = protocol.parse(protocol.loads(await read_body(request)), state.config.service,
                              state.config.header_pass, sid)
         await session.write(req.data)
@@ -57,7 +60,7 @@ async def write(request: web.Request) -> web.Response:
 async def poll(request: web.Request) -> web.Response:
     sid = request.match_info["sid"]
     try:
-        return await _answer(request, request.app[STATE].generations.session(sid))
+        return await _answer(request, request.app[STATE].generations.session(sid, MODE))
     except AigesError as exc:
         return error(exc, sid)
 
@@ -66,11 +69,10 @@ async def delete(request: web.Request) -> web.Response:
     state = request.app[STATE]
     sid = request.match_info["sid"]
     try:
-        session = state.generations.session(sid)
+        session = state.generations.session(sid, MODE)
     except AigesError as exc:
         return error(exc, sid)
-    await session.close()
-    session.registry.forget(session, ended_by="deleted")
+    await session.end("deleted")
     return json_body(orjson.dumps({"header": {"code": 0, "message": "success", "sid": sid}}))
 
 
@@ -86,15 +88,17 @@ def _wait_s(request: web.Request) -> float:
 async def _answer(request: web.Request, session: Session) -> web.Response:
     """Results available now (or within wait_ms); the session's error once they are out."""
     taken = await session.results(_wait_s(request))
-    # Its own generation's registry: a session goes on where it began, across a reload.
-    sessions = session.registry
+    # A session that just ended: its last answer says so (ended: true) once the engine
+    # has let go, which takes a moment, instead of needing one more request.
+    await session.settle(SETTLE_S)
+    taken += await session.results()
     if not taken and session.error is not None:
-        sessions.forget(session, ended_by=f"error {session.error.code}")
+        await session.end(f"error {session.error.code}")
         return error(session.error, session.sid)
     if session.drained and session.error is None:
-        sessions.forget(session, ended_by="finished")
-    frames = [protocol.frame(session.sid, items, session.outputs, "success", seq)
-              for seq, items in taken]
+        await session.end("finished")
+    frames = [protocol.session_doc(session.sid, items, session.outputs, seqs)
+              for seqs, items in taken]
     header = {"code": 0, "message": "success", "sid": session.sid,
               "ended": session.drained and session.error is None}
     if frames:

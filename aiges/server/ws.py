@@ -1,9 +1,12 @@
-"""WebSocket sessions on GET /v1/{service} (SPEC 4).
+"""WebSocket sessions on GET /v1/{service} (SPEC 4), and upstream's /ping echo.
 
 Frame 1 creates the session; every text frame is a request document whose
-payload statuses drive it. Results go out as they come, also after the client's
-last frame; the server closes normally after the final one. Errors: one error
-frame, then close. A client that leaves gets its session destroyed at once.
+payload statuses drive it. A first frame that yields no result is acknowledged
+with an empty frame (status 0), as upstream does. Results go out as they come,
+also after the client's last frame; the server closes normally after the final
+one. Errors: one error frame, then close. A client that leaves gets its session
+destroyed at once. The session's life (time limits, reads, destroy) belongs to
+aiges.sessions; this module only moves frames.
 """
 from __future__ import annotations
 
@@ -29,46 +32,51 @@ async def websocket(request: web.Request) -> web.StreamResponse:
                                                 state.config.ws_max_frame))
     await ws.prepare(request)
     state.websockets.add(ws)
-    holder: list[Session] = []
+    session: Session | None = None
+    reason = "websocket closed"
     try:
-        async with asyncio.timeout(state.config.ws_session_timeout_s):
-            await _converse(ws, state, holder)
+        session = await _open(ws, state)
+        if session is not None:
+            await _converse(ws, state, session)
     except AigesError as exc:
-        if holder:
-            holder[0].set_error(exc)
-        await _send_error(ws, exc, holder[0].sid if holder else "")
-    except TimeoutError:
-        exc = AigesError(errors.SESSION_TIMEOUT, "session lasted longer than "
-                         f"{state.config.ws_session_timeout_s:g}s")
-        if holder:
-            holder[0].set_error(exc)
-        await _send_error(ws, exc, holder[0].sid if holder else "")
+        reason = f"error {exc.code}"
+        if session is not None:
+            await session.end(reason, exc)
+        await _send_error(ws, exc, session.sid if session else "")
     finally:
         state.websockets.discard(ws)
-        if holder:
-            await _finish(state, holder[0])
+        if session is not None:
+            if not session.ended:
+                log.info("client left mid-session", extra={"sid": session.sid})
+                reason = "client left"
+            await session.end(reason, AigesError(errors.INVALID_OPERATION, "client left"))
         if not ws.closed:
             await ws.close()
     return ws
 
 
-async def _converse(ws: web.WebSocketResponse, state: State, holder: list[Session]) -> None:
-    config = state.config
+async def _open(ws: web.WebSocketResponse, state: State) -> Session | None:
+    """The session of the first frame, that frame written; None if the client left."""
     try:
-        req = _parse(await _receive(ws, config.ws_read_timeout_s), state, None)
+        req = _parse(await _receive(ws, state.config.ws_read_timeout_s), state, None)
     except AigesError as exc:
         state.sessions.reject("-", MODE, exc)
         raise
     if req is None:
-        return
-    session = await state.sessions.open(req.sid, req.params, req.psr_ids, req.outputs, MODE)
-    holder.append(session)
+        return None
+    session = await state.sessions.open(req.sid, req.params, req.psr_ids, req.outputs, MODE,
+                                        ack=True)
+    if req.data:
+        await session.write(req.data)
+    return session
+
+
+async def _converse(ws: web.WebSocketResponse, state: State, session: Session) -> None:
+    config = state.config
     sent = asyncio.Event()  # set while the pump holds no unsent result
     sent.set()
     pump = asyncio.create_task(_pump(ws, session, sent))
     try:
-        if req.data:
-            await session.write(req.data)
         while not session.ended:
             # Backpressure: a client that does not read gets no more frames read, so its
             # results cannot pile up in memory (the send blocks on its full socket).
@@ -79,8 +87,7 @@ async def _converse(ws: web.WebSocketResponse, state: State, holder: list[Sessio
             silence = None if session.inputs_ended else config.ws_read_timeout_s
             req = _parse(await _receive(ws, silence), state, session.sid)
             if req is None:
-                await session.close(AigesError(errors.INVALID_OPERATION, "client left"))
-                break
+                return  # the client left: the caller ends the session
             await session.write(req.data)
         await pump
     finally:
@@ -99,8 +106,13 @@ def _parse(msg, state: State, sid: str | None):
     """The request of a text frame; None when the client closed or went away."""
     if msg.type == WSMsgType.TEXT:
         _check_size(msg.data, state.config.ws_max_frame)
-        return protocol.parse(protocol.loads(msg.data), state.config.service,
-                              state.config.header_pass, sid, need_payload=sid is not None)
+        try:
+            doc = protocol.loads(msg.data)
+        except AigesError as exc:
+            # Upstream answers a frame it cannot parse with 10163.
+            raise AigesError(errors.WS_BAD_JSON, exc.message) from None
+        return protocol.parse(doc, state.config.service, state.config.header_pass, sid,
+                              need_payload=sid is not None)
     if msg.type == WSMsgType.BINARY:
         raise AigesError(errors.INVALID_INPUT, "frames must be JSON text, not binary")
     return None
@@ -125,9 +137,9 @@ async def _pump(ws: web.WebSocketResponse, session: Session, sent: asyncio.Event
         while not session.drained:
             batch = await session.results(wait_s=3600)
             sent.clear()
-            for seq, items in batch:
-                await ws.send_str(protocol.success(session.sid, items, session.outputs,
-                                                   "success", seq).decode())
+            for seqs, items in batch:
+                await ws.send_str(protocol.session_frame(session.sid, items, session.outputs,
+                                                         seqs).decode())
             sent.set()
     except ConnectionError:
         return  # the client is gone; the reader side ends the session
@@ -147,8 +159,18 @@ async def _send_error(ws: web.WebSocketResponse, exc: AigesError, sid: str) -> N
         await ws.close(code=getattr(exc, "close_code", WSCloseCode.OK))
 
 
-async def _finish(state: State, session: Session) -> None:
-    if not session.ended:
-        log.info("client left mid-session", extra={"sid": session.sid})
-        await session.close(AigesError(errors.INVALID_OPERATION, "client left"))
-    session.registry.forget(session, ended_by="websocket closed")  # its generation's
+async def ping(request: web.Request) -> web.StreamResponse:
+    """Upstream's GET /ping: a WebSocket that echoes every message, "ping" as "pong"."""
+    ws = web.WebSocketResponse(max_msg_size=64 * 1024)
+    await ws.prepare(request)
+    state = request.app[STATE]
+    state.websockets.add(ws)
+    try:
+        async for msg in ws:
+            if msg.type == WSMsgType.TEXT:
+                await ws.send_str("pong" if msg.data == "ping" else msg.data)
+            elif msg.type == WSMsgType.BINARY:
+                await ws.send_bytes(b"pong" if msg.data == b"ping" else msg.data)
+    finally:
+        state.websockets.discard(ws)
+    return ws

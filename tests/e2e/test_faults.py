@@ -28,9 +28,11 @@ def faulty(start, native_dir, tmp_path, counters_file):
 
     def _start(extra: str = "", *flags: str, instances: int = 2, wait: int = 200):
         path = tmp_path / "faulty.toml"
+        # The loader hands every session a callback: sessions are read unless async.
+        push = "true" if "--async-mode" in flags else "false"
         path.write_text(f'[aiges]\nonceTimeout = 500\ndrainTimeout = 1000\n'
                         f'[fc]\nmax = {instances}\nwait = {wait}\n{extra}\n'
-                        f'[wrapper]\ncounters_file = "{counters_file}"\n')
+                        f'[wrapper]\ncounters_file = "{counters_file}"\npush = "{push}"\n')
         return start(str(native_dir / "libfaulty.so"), "-c", str(path), *flags)
 
     return _start

@@ -50,6 +50,9 @@ async def sessions(http, url: str, n: int) -> None:
 
 async def test_rss_levels_off_and_handles_return(http, start, echo_so, echo_config,
                                                  counters_file):
+    # Sessions may take every instance ([fc] maxSessions = 0): the test runs once
+    # requests and sessions one after the other, CONCURRENCY of each at once.
+    echo_config.write_text(echo_config.read_text() + "[fc]\nmaxSessions = 0\n")
     service = start(echo_so, "-c", str(echo_config), "--log-level", "warning")
     url = service.url + "/v1/svcName"
     started = time.monotonic()

@@ -16,7 +16,8 @@ from tests.helpers import read_counters
 def echo(echo_so, tmp_path):
     counters = tmp_path / "counters.txt"
     engine = load(echo_so)
-    engine.init({"counters_file": str(counters), "model": "m"})
+    # push: sessions created with a callback deliver through it (else they are read)
+    engine.init({"counters_file": str(counters), "model": "m", "push": "true"})
     engine.counters = lambda: read_counters(counters)
     yield engine
     engine.fini()

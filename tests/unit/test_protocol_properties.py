@@ -109,7 +109,8 @@ outputs = st.lists(st.builds(
     st.text(max_size=4), st.text(max_size=4), max_size=2), max_size=2),
        st.integers(0, 2**31), st.text(max_size=8) | st.none())
 def test_rendering_never_fails_and_is_json(items, declared, seq, message):
-    body = protocol.success("sid", items, declared, message, seq)
+    body = (protocol.success("sid", items, declared) if message is None else
+            protocol.session_frame("sid", items, declared, {i.key: seq for i in items}))
     doc = orjson.loads(body)
     assert doc["header"]["code"] == 0
     for item in items:
