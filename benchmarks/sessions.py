@@ -247,7 +247,9 @@ def start_targets(stack: contextlib.ExitStack, args: argparse.Namespace,
         # The loader hands every session a callback: the echo engine pushes through it
         # unless told push=false; --async-mode stops the reads.
         config = workdir / f"aiges-{mode}.toml"
-        config.write_text(f'[wrapper]\npush = "{"true" if mode == "async" else "false"}"\n')
+        # maxSessions = 0: sessions may take every instance (no one-shot traffic here).
+        config.write_text(f'[fc]\nmaxSessions = 0\n[wrapper]\n'
+                          f'push = "{"true" if mode == "async" else "false"}"\n')
         extra = ("-c", str(config)) + (("--async-mode",) if mode == "async" else ())
         commands[f"aiges-{mode}"] = (servers.aiges_command(
             args.engine.resolve(), port, args.instances, extra), port)

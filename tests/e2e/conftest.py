@@ -47,10 +47,10 @@ def balanced(start, tmp_path, counters_file):
     matched by one wrapperDestroy, no live handle, and wrapperFini called once."""
     services: list[Service] = []
 
-    def _serve(engine: str, extra: str = "", *flags: str) -> Service:
-        # push: Python twins deliver session results by callback when the loader runs async
-        # sessions (a C engine sees the callback argument of wrapperCreate instead).
-        push = "true" if "--async-mode" in flags else "false"
+    def _serve(engine: str, extra: str = "", *flags: str, push: bool | None = None) -> Service:
+        # push: the sample engines deliver session results through the callback (which the
+        # loader always hands over) instead of wrapperRead; by default with --async-mode.
+        push = "true" if (push if push is not None else "--async-mode" in flags) else "false"
         path = tmp_path / "aiges.toml"
         path.write_text(f'{extra}\n[wrapper]\ncounters_file = "{counters_file}"\n'
                         f'push = "{push}"\n')

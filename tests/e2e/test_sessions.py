@@ -36,7 +36,7 @@ def chunks(texts: list[str], key: str = "input", **params) -> list[dict]:
 @pytest.fixture
 def serve(balanced, echo_engine):
     """serve(toml_extra, *flags): the echo engine of each kind, checked balanced at the end."""
-    return lambda extra="", *flags: balanced(echo_engine, extra, *flags)
+    return lambda extra="", *flags, push=None: balanced(echo_engine, extra, *flags, push=push)
 
 
 async def ws_stream(http, service, frames: list[dict], pause: float = 0.0):
@@ -59,12 +59,19 @@ def texts(received, key="input"):
 
 MODES = {"sync-realtime": ("", ()),
          "sync-after-last": ("[aiges]\nrealTimeRlt = false", ()),
-         "async": ("", ("--async-mode",))}
+         "async": ("", ("--async-mode",)),
+         # the engine pushes through the callback, asyncMode off: still delivered
+         "pushed": ("", (), True)}
+
+
+def serve_mode(serve, mode: str):
+    extra, flags, *push = MODES[mode]
+    return serve(extra, *flags, push=push[0] if push else None)
 
 
 @pytest.mark.parametrize("mode", MODES)
 async def test_websocket_streams_every_result_in_order(http, serve, mode):
-    service = serve(MODES[mode][0], *MODES[mode][1])
+    service = serve_mode(serve, mode)
     parts = [f"chunk {i} " for i in range(6)]
     received, code = await ws_stream(http, service, chunks(parts))
     assert code == aiohttp.WSCloseCode.OK
@@ -84,7 +91,7 @@ async def test_websocket_streams_every_result_in_order(http, serve, mode):
 
 @pytest.mark.parametrize("mode", MODES)
 async def test_a_single_once_frame(http, serve, mode):
-    service = serve(MODES[mode][0], *MODES[mode][1])
+    service = serve_mode(serve, mode)
     received, code = await ws_stream(http, service, chunks(["all at once"]))
     assert texts(received) == [(3, "all at once")] and code == aiohttp.WSCloseCode.OK
 
@@ -195,7 +202,7 @@ class TestHttpSessionApi:
 
     @pytest.mark.parametrize("mode", MODES)
     async def test_create_write_poll_delete(self, http, serve, mode):
-        service = serve(MODES[mode][0], *MODES[mode][1])
+        service = serve_mode(serve, mode)
         base = service.url + "/v1/svcName/sessions"
         status, out = await self.call(http, "POST", base, frame("one ", 0))
         assert status == 200 and out["header"]["code"] == 0

@@ -57,7 +57,7 @@ def check(results: list[dict], data: bytes, chunk: int) -> None:
     assert json.loads(final["payload"]["summary"]["text"]) == expected_summary(data, n)
 
 
-MODES = {"sync": (), "async": ("--async-mode",)}
+MODES = {"sync": (), "async": ("--async-mode",), "pushed": ("push",)}  # push: asyncMode off
 
 
 @pytest.fixture
@@ -66,7 +66,9 @@ def stream(start, stream_engine, tmp_path):
     services = []
 
     def _start(*flags):
-        push = "true" if "--async-mode" in flags else "false"
+        # "push": the engine delivers through the callback without --async-mode
+        push = "true" if {"--async-mode", "push"} & set(flags) else "false"
+        flags = tuple(f for f in flags if f != "push")
         (tmp_path / "stream.toml").write_text(
             f'[wrapper]\ncounters_file = "{counters}"\npush = "{push}"\n')
         service = start(stream_engine, "-c", str(tmp_path / "stream.toml"), *flags)
