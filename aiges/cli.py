@@ -157,6 +157,7 @@ async def serve(config: configuration.Config, engine, worker: bool = False) -> N
     from aiges.server.app import drain
     from aiges.server.listen import Listener
     from aiges.server.ops import begin_drain
+    from aiges.server.relay import ServerLog
     from aiges.server.reload import on_sighup
     from aiges.server.state import STATE
     from aiges.shutdown import StopSignals
@@ -171,7 +172,10 @@ async def serve(config: configuration.Config, engine, worker: bool = False) -> N
     if worker:
         from aiges import supervisor
         supervisor.mark_responses(app)
-    runner = web.AppRunner(app, access_log=None,
+    # keepalive_timeout: aiohttp's default is an hour; idle connections close alike on
+    # both paths ([http] keepAlive).
+    runner = web.AppRunner(app, access_log=None, keepalive_timeout=config.http_keepalive_s,
+                           logger=ServerLog(logging.getLogger("aiohttp.server")),
                            shutdown_timeout=config.drain_timeout_ms / 1000)
     await runner.setup()
     try:

@@ -31,6 +31,10 @@ class Config:
     inline_max_us: int = 250  # [aiges] inlineMaxUs: engine calls this fast run on the loop
     max_body: int = 64 * 1024 * 1024
     fast_http: bool = True  # [aiges] fastHttp: once requests skip aiohttp's web layer
+    http_head_timeout_s: float = 10.0   # [http] headTimeout: a head must arrive within it
+    http_body_timeout_s: float = 30.0   # [http] bodyTimeout: longest pause inside a body
+    http_keepalive_s: float = 75.0      # [http] keepAlive: idle keep-alive connections close
+    max_connections: int = 0            # [http] maxConnections: 0 = the fd limit less a margin
     ws_read_timeout_s: float = 30.0
     ws_session_timeout_s: float = 600.0
     ws_max_frame: int = 16 * 1024 * 1024   # [ws] maxFrame: bytes of one WebSocket frame
@@ -92,6 +96,10 @@ KEYS = {
     ("fc", "ttl"): ("session_ttl_ms", int),
     ("fc", "queue"): ("queue_limit", int),
     ("fc", "wait"): ("wait_ms", int),
+    ("http", "headTimeout"): ("http_head_timeout_s", float),
+    ("http", "bodyTimeout"): ("http_body_timeout_s", float),
+    ("http", "keepAlive"): ("http_keepalive_s", float),
+    ("http", "maxConnections"): ("max_connections", int),
     ("ws", "readTimeout"): ("ws_read_timeout_s", float),
     ("ws", "sessionTimeout"): ("ws_session_timeout_s", float),
     ("ws", "maxFrame"): ("ws_max_frame", int),
@@ -261,6 +269,18 @@ wait = 3000
 # serves one-shot requests (one instance always left for them), else max.
 # 0 = only [fc] max bounds them.
 # maxSessions = 9
+
+[http]
+# Slow clients, on every connection (the fast path's and aiohttp's alike): a request
+# head must arrive within headTimeout seconds of its first byte, a body may pause at
+# most bodyTimeout seconds, an idle keep-alive connection closes after keepAlive
+# seconds. Such connections are closed (and logged, at most once a minute).
+headTimeout = 10
+bodyTimeout = 30
+keepAlive = 75
+# Open connections at most; more get a quick 503 and close (a warning, at most once a
+# minute). 0: the open-file limit (ulimit -n) less 128, kept for engines and logs.
+maxConnections = 0
 
 [ws]
 # Seconds a WebSocket may stay silent, and the longest a session may last (WebSocket

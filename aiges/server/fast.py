@@ -9,67 +9,84 @@ hands the connection, from the first byte of any other request, to aiohttp's
 own protocol, which then serves it to the end: WebSocket, sessions, docs,
 metrics, chunked bodies, Expect, HTTP/1.0, anything malformed or oversized.
 
-What it accepts is a strict subset of HTTP/1.1 that aiohttp reads the same way,
-so the two never disagree on where a request ends. Requests on one connection
-are answered in order: while one waits for the engine, the next is not read.
-``[aiges] fastHttp = false`` sends every connection to aiohttp.
+What it accepts is a strict subset of HTTP/1.1 that aiohttp reads the same way
+(aiges/server/head.py, llhttp), so the two never disagree on where a request ends
+nor on what to refuse. Requests on one connection are answered in order: while one
+waits for the engine, the next is not read. A client that shuts its side still
+gets an answer to every complete request it sent. Slow clients are timed out on
+every connection, this path's and aiohttp's (aiges/server/relay.py), by one sweep
+a second; past ``[http] maxConnections`` new connections get a quick 503.
+``[aiges] fastHttp = false`` sends every connection to aiohttp (still timed).
 """
 from __future__ import annotations
 
 import asyncio
 import logging
-import re
+import resource
 from collections.abc import Callable
 from email.utils import formatdate
 from http import HTTPStatus
 from time import perf_counter, time
-from typing import NamedTuple
 
 from aiohttp.http import SERVER_SOFTWARE
 
+from aiges import errors, protocol
 from aiges.server import once
+from aiges.server.head import FOREIGN, read_head
 from aiges.server.once import Answer
+from aiges.server.relay import Refused, Relay, Throttle
 from aiges.server.responses import JSON_HEADERS
 from aiges.server.state import State
 
 log = logging.getLogger(__name__)
 
-# Header fields as RFC 9110 has them, each ending in CRLF; anything else goes to aiohttp.
-_FIELDS = re.compile(rb"(?:[!#$%&'*+.^_`|~0-9A-Za-z-]+:[\t\x20-\x7e\x80-\xff]*\r\n)*")
-# Headers that make a request one for aiohttp (Transfer-Encoding, Expect, Upgrade)
-# or that this path reads.
-_SPECIAL = frozenset({b"content-length", b"connection", b"transfer-encoding", b"expect",
-                      b"upgrade"})
-# Headers aiohttp refuses to see twice (its SINGLETON_HEADERS); HTTP/1.1 needs one Host.
-_SINGLE = frozenset({b"content-length", b"content-location", b"content-range",
-                     b"content-type", b"etag", b"host", b"max-forwards", b"server",
-                     b"transfer-encoding", b"user-agent"})
-MAX_HEAD = 16 * 1024     # a longer head is aiohttp's to refuse (431/400)
 READ_AHEAD = 256 * 1024  # bytes buffered behind a request being answered before reading pauses
-KEEPALIVE_S = 75.0       # an idle connection closes after this long (as aiohttp's default)
-SWEEP_S = 15.0
+SWEEP_S = 1.0            # how often slow and idle connections are looked for
+FD_MARGIN = 128          # open files kept for engines and logs under the default cap
 
 
 class FastHTTP:
-    """The protocol factory for a listening socket, its connections and their end."""
+    """The protocol factory for a listening socket: its connections (this path's and
+    the relays of aiohttp's), their limits and their end."""
 
-    def __init__(self, state: State, fallback: Callable[[], asyncio.Protocol]):
+    def __init__(self, state: State, fallback: Callable[[], asyncio.Protocol],
+                 fast: bool = True):
+        config = state.config
         self.state = state
         self.fallback = fallback  # aiohttp's protocol factory (web.Server)
-        self.route = f"/v1/{state.config.service}"
+        self.fast = fast
+        self.route = f"/v1/{config.service}"
         self.line = f"POST {self.route} HTTP/1.1\r\n".encode()
-        self.max_body = state.config.max_body
-        self.connections: set[Connection] = set()
+        self.max_body = config.max_body
+        self.head_s = config.http_head_timeout_s
+        self.body_s = config.http_body_timeout_s
+        self.keepalive_s = config.http_keepalive_s
+        self.max_connections = config.max_connections or default_max_connections()
+        self.connections: set[Connection | Relay] = set()
         self.tasks: set[asyncio.Task] = set()
         self.closing = False
+        self.loop = asyncio.get_running_loop()
+        self.throttle = Throttle(log)
         self._empty = asyncio.Event()
         headers = dict(JSON_HEADERS, Server=SERVER_SOFTWARE, **state.extra_headers)
         self._fixed = "".join(f"{k}: {v}\r\n" for k, v in headers.items()).encode("latin-1")
         self._status: dict[int, bytes] = {}
         self._date = (0, b"")
-        self._sweep = asyncio.get_running_loop().call_later(SWEEP_S, self._sweep_idle)
+        self._busy_body = protocol.failure(errors.INVALID_OPERATION, "too many connections: "
+                                           "retry ([http] maxConnections)")
+        self._sweep = self.loop.call_later(SWEEP_S, self._sweep_slow)
 
-    def __call__(self) -> Connection:
+    @property
+    def now(self) -> float:
+        return self.loop.time()
+
+    def __call__(self) -> asyncio.Protocol:
+        if len(self.connections) >= self.max_connections:
+            self.throttle.log(logging.WARNING, "connection refused: too many open "
+                              "([http] maxConnections)", limit=self.max_connections)
+            return Refused(self._busy_body)
+        if not self.fast:
+            return Relay(self, self.fallback())
         return Connection(self)
 
     def head(self, answer: Answer, close: bool) -> bytes:
@@ -89,52 +106,76 @@ class FastHTTP:
             self._date = (now, formatdate(now, usegmt=True).encode())
         return self._date[1]
 
-    def _sweep_idle(self) -> None:
-        limit = KEEPALIVE_S / SWEEP_S
+    def _sweep_slow(self) -> None:
+        """Close what waits on a slow client: a head or a body that stalls, an idle
+        keep-alive connection of this path (aiohttp times its own)."""
+        now = self.loop.time()
         for conn in list(self.connections):
-            conn.idle += 1
-            if conn.idle > limit and conn.resting:
+            why = conn.overdue(now, self.head_s, self.body_s)
+            if why is None and type(conn) is Connection and conn.resting and \
+                    now - conn.since > self.keepalive_s:
+                why = "idle"
+            if why is not None:
+                if why != "idle":
+                    self.throttle.log(logging.INFO, "slow client: connection closed",
+                                      waited_for=why)
                 conn.close()
-        self._sweep = asyncio.get_running_loop().call_later(SWEEP_S, self._sweep_idle)
+        self._sweep = self.loop.call_later(SWEEP_S, self._sweep_slow)
 
     async def shutdown(self, timeout_s: float) -> None:
-        """The listening socket is closed: idle connections close now, the others once
-        their request is answered (Connection: close), at most ``timeout_s``."""
+        """The listening socket is closed: this path's idle connections close now, the
+        others once their request is answered (Connection: close), at most
+        ``timeout_s``. aiohttp's are closed by its runner's cleanup."""
         self.closing = True
         self._sweep.cancel()
-        for conn in list(self.connections):
+        for conn in self._own():
             if conn.resting:
                 conn.close()
-        if self.connections:
+        if self._own():
             try:
                 await asyncio.wait_for(self._empty.wait(), timeout_s)
             except TimeoutError:
                 log.warning("connections still busy at the end of the drain time",
-                            extra={"connections": len(self.connections)})
-        for conn in list(self.connections):
+                            extra={"connections": len(self._own())})
+        for conn in self._own():
             conn.close()
 
-    def forget(self, conn: Connection) -> None:
+    def _own(self) -> list[Connection]:
+        return [c for c in self.connections if type(c) is Connection]
+
+    def forget(self, conn: Connection | Relay) -> None:
         self.connections.discard(conn)
-        if self.closing and not self.connections:
+        if self.closing and not self._own():
             self._empty.set()
 
 
+def default_max_connections() -> int:
+    soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return 1_000_000
+    return max(soft - FD_MARGIN, 16)
+
+
 class Connection(asyncio.Protocol):
-    __slots__ = ("server", "transport", "buf", "parts", "size", "need", "close_after",
-                 "started", "busy", "idle", "write_paused", "read_paused")
+    __slots__ = ("server", "transport", "buf", "scanned", "parts", "size", "need",
+                 "close_after", "head", "started", "busy", "since", "head_since", "eof",
+                 "write_paused", "read_paused")
 
     def __init__(self, server: FastHTTP):
         self.server = server
         self.transport: asyncio.Transport | None = None
-        self.buf = b""            # received, not yet parsed
+        self.buf: bytes | bytearray = b""  # received, not yet parsed
+        self.scanned = 0          # bytes of ``buf`` the head reader has seen
         self.parts: list[bytes] = []  # the body being received, ``size`` bytes so far
         self.size = 0
         self.need = -1            # its Content-Length; -1: reading a head
         self.close_after = False  # the request asked for Connection: close
+        self.head = b""           # that request's head, while its body arrives
         self.started = 0.0
         self.busy = False         # a request is waiting for its answer
-        self.idle = 0             # sweeps since data last came
+        self.since = 0.0          # loop time of the last bytes received (or answer sent)
+        self.head_since = 0.0     # loop time of the first byte of the head being read
+        self.eof = False          # the client shut its side
         self.write_paused = self.read_paused = False
 
     @property
@@ -142,8 +183,20 @@ class Connection(asyncio.Protocol):
         """Between requests: closing now loses nothing."""
         return not self.busy and not self.buf and self.need < 0
 
+    def overdue(self, now: float, head_s: float, body_s: float) -> str | None:
+        """Why the client is too slow, if it is: a head or a body that stalls (not
+        while this side waits: a request being answered, reading paused)."""
+        if self.busy or self.read_paused:
+            return None
+        if self.need >= 0:
+            return "body" if now - self.since > body_s else None
+        if self.buf and now - self.head_since > head_s:
+            return "head"
+        return None
+
     def connection_made(self, transport) -> None:
         self.transport = transport
+        self.since = self.server.loop.time()
         self.server.connections.add(self)
 
     def connection_lost(self, exc) -> None:
@@ -155,12 +208,10 @@ class Connection(asyncio.Protocol):
             self.transport.close()
 
     def eof_received(self) -> bool:
-        """The client shut its side: a request still being answered gets its answer
-        (then the connection closes); otherwise close now."""
-        if self.busy:
-            self.close_after = True
-            return True
-        return False
+        """The client shut its side: every complete request it sent still gets its
+        answer, then the connection closes."""
+        self.eof = True
+        return self.busy  # not busy: all complete requests were answered already
 
     def pause_writing(self) -> None:
         self.write_paused = True
@@ -171,12 +222,17 @@ class Connection(asyncio.Protocol):
         self._flow()
 
     def data_received(self, data: bytes) -> None:
-        self.idle = 0
+        now = self.server.loop.time()
+        self.since = now
         if self.need >= 0:
             self.parts.append(data)
             self.size += len(data)
+        elif self.buf:
+            if type(self.buf) is bytes:
+                self.buf = bytearray(self.buf)  # a head arriving in pieces: no copies
+            self.buf += data
         else:
-            self.buf = self.buf + data if self.buf else data
+            self.buf, self.head_since = data, now
         if self.busy:
             self._flow()
         else:
@@ -204,25 +260,36 @@ class Connection(asyncio.Protocol):
                     return
                 data = self.parts[0] if len(self.parts) == 1 else b"".join(self.parts)
                 need, self.parts, self.size, self.need = self.need, [], 0, -1
-                self.buf = data[need:]
+                rest = data[need:]
+                if self.close_after and rest:
+                    # Bytes after a Connection: close request: aiohttp refuses the lot.
+                    self._hand_off(self.head + data)
+                    return
+                self.buf, self.scanned, self.head = rest, 0, b""
+                self.head_since = self.since
                 self._answer(data[:need])  # no copy when nothing follows the body
             elif not self._head():
-                return
+                break
+        if self.eof and not self.busy and self.transport is not None:
+            self.transport.close()  # everything complete is answered; the rest never will be
 
     def _head(self) -> bool:
         """Parse a buffered head; False when there is none (yet) or aiohttp took over."""
         buf = self.buf
         if not buf:
             return False
-        head = read_head(buf, self.server.line)
+        head = read_head(buf, self.server.line, self.scanned)
         if head is None:
+            self.scanned = len(buf)
             return False
         if head is FOREIGN or head.length > self.server.max_body:
-            self._hand_off(buf)
+            self._hand_off(bytes(buf))
             return False
         self.close_after = head.close
+        if head.close:
+            self.head = bytes(buf[:head.end])
         self.started = perf_counter()
-        self.buf = b""
+        self.buf, self.scanned = b"", 0
         self.parts, self.size, self.need = [buf[head.end:]], len(buf) - head.end, head.length
         return True
 
@@ -239,6 +306,7 @@ class Connection(asyncio.Protocol):
     async def _finish(self, pending: once.Pending) -> None:
         answer = await pending.finish()
         self.busy = False
+        self.since = self.server.loop.time()
         self._write(answer)
         self._flow()
         self._serve()
@@ -258,64 +326,11 @@ class Connection(asyncio.Protocol):
             self.transport = None  # nothing more is read or answered here
 
     def _hand_off(self, data: bytes) -> None:
-        """aiohttp serves this connection from ``data`` (the start of a request) on."""
+        """aiohttp serves this connection from ``data`` (the start of a request) on,
+        through a relay that keeps timing it."""
         transport, self.transport = self.transport, None
         self.server.forget(self)
-        protocol = self.server.fallback()
-        transport.set_protocol(protocol)
-        protocol.connection_made(transport)
         if self.read_paused:
             transport.resume_reading()
-        protocol.data_received(data)
-
-
-class Head(NamedTuple):
-    end: int      # where the body starts
-    length: int   # Content-Length (0 when absent)
-    close: bool   # Connection: close
-
-
-FOREIGN = Head(-1, -1, False)  # a request for aiohttp
-
-
-def read_head(buf: bytes, line: bytes) -> Head | None:
-    """The head at the start of ``buf`` if it is a request for the fast path, whose
-    request line is ``line``; FOREIGN when it is anything else, or may be (a head too
-    long, bare LFs); None when it is not complete yet."""
-    end = buf.find(b"\r\n\r\n", 0, MAX_HEAD)
-    if end < 0:
-        n = min(len(buf), len(line))
-        if buf[:n] != line[:n] or len(buf) >= MAX_HEAD or \
-                buf.count(b"\n") != buf.count(b"\r\n"):
-            return FOREIGN
-        return None
-    if not buf.startswith(line):
-        return FOREIGN
-    fields = buf[len(line):end + 2]
-    if not _FIELDS.fullmatch(fields):
-        return FOREIGN
-    length, close, seen = 0, False, set()
-    for field in fields.split(b"\r\n"):
-        name, _, value = field.partition(b":")
-        name = name.lower()
-        if name in _SINGLE:
-            if name in seen:
-                return FOREIGN
-            seen.add(name)
-        if name not in _SPECIAL:
-            continue
-        value = value.strip(b" \t")
-        if name == b"content-length":
-            if not value.isdigit() or len(value) > 15:
-                return FOREIGN
-            length = int(value)
-        elif name == b"connection":
-            tokens = {t.strip(b" \t").lower() for t in value.split(b",")}
-            if b"upgrade" in tokens:
-                return FOREIGN
-            close = close or b"close" in tokens
-        else:
-            return FOREIGN
-    if b"host" not in seen:
-        return FOREIGN
-    return Head(end + 4, length, close)
+        Relay(self.server, self.server.fallback()).take_over(
+            transport, data, self.write_paused, self.eof)

@@ -1,6 +1,6 @@
 """The listening socket. Connections start on the fast path (aiges/server/fast.py),
 which hands aiohttp whatever it does not serve itself; with ``[aiges] fastHttp``
-off they start on aiohttp's protocol."""
+off they start on aiohttp's protocol, behind a relay that times slow clients."""
 from __future__ import annotations
 
 import asyncio
@@ -14,13 +14,12 @@ from aiges.server.state import STATE
 class Listener:
     def __init__(self, app: web.Application, runner: web.AppRunner):
         state = app[STATE]
-        self.fast = FastHTTP(state, runner.server) if state.config.fast_http else None
-        self._factory = self.fast or runner.server
+        self.fast = FastHTTP(state, runner.server, fast=state.config.fast_http)
         self._server: asyncio.AbstractServer | None = None
 
     async def start(self, host: str, port: int, reuse_port: bool = False) -> None:
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(self._factory, host or None, port,
+        self._server = await loop.create_server(self.fast, host or None, port,
                                                 reuse_address=True,
                                                 reuse_port=reuse_port or None)
 
@@ -30,5 +29,4 @@ class Listener:
         if self._server is not None:
             self._server.close()
             self._server = None
-        if self.fast is not None:
-            await self.fast.shutdown(timeout_s)
+        await self.fast.shutdown(timeout_s)

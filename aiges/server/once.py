@@ -8,6 +8,7 @@ queue or an async engine's callback.
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 
@@ -21,6 +22,13 @@ from aiges.server.state import State
 
 log = logging.getLogger(__name__)
 
+# Documents past these are parsed and rendered on a thread, not on the event loop:
+# measured, JSON with many small items costs up to ~40 us per KiB to parse and ~20 to
+# render, so 64 KiB holds the loop ~2.5 ms at most; a 36 MiB document would hold it
+# for seconds.
+OFF_LOOP_BYTES = 64 * 1024
+OFF_LOOP_ITEMS = 256
+
 
 @dataclass(slots=True)
 class Answer:
@@ -30,37 +38,74 @@ class Answer:
 
 
 class Pending:
-    """A parsed request whose engine call must be awaited."""
+    """A request whose engine call must be awaited, or whose document is big enough to
+    be parsed (``body``) or rendered on a thread."""
 
-    __slots__ = ("state", "route", "started", "req", "runner")
+    __slots__ = ("state", "route", "started", "req", "runner", "body", "sid")
 
-    def __init__(self, state: State, route: str, started: float, req: Request, runner: Runner):
+    def __init__(self, state: State, route: str, started: float, req: Request | None,
+                 runner: Runner, body: bytes = b"", sid: str = ""):
         self.state, self.route, self.started, self.req, self.runner = (
             state, route, started, req, runner)
+        self.body, self.sid = body, sid or (req.sid if req else "")
 
-    async def finish(self) -> Answer:
-        req = self.req
+    async def finish(self, items=None) -> Answer:
+        sid = self.sid
         try:
-            items = await self.runner.once(req)
-            return _done(self.state, self.route, self.started, req.sid,
-                         protocol.success(req.sid, items, req.outputs))
+            req = self.req
+            if req is None:
+                req = await asyncio.to_thread(_parse, self.state, self.body, sid)
+            if items is None:
+                items = await self.runner.once(req)
+            if _big(items):
+                body = await asyncio.to_thread(protocol.success, sid, items, req.outputs)
+            else:
+                body = protocol.success(sid, items, req.outputs)
+            return _done(self.state, self.route, self.started, sid, body)
         except Exception as exc:  # noqa: BLE001 - every request gets its answer
-            return failed(self.state, self.route, self.started, req.sid, exc)
+            return failed(self.state, self.route, self.started, sid, exc)
+
+
+class Rendering(Pending):
+    """A request answered inline whose outputs are big: only the rendering waits."""
+
+    __slots__ = ("items",)
+
+    def __init__(self, pending: Pending, items):
+        super().__init__(pending.state, pending.route, pending.started, pending.req,
+                         pending.runner)
+        self.items = items
+
+    async def finish(self, items=None) -> Answer:
+        return await super().finish(self.items)
 
 
 def begin(state: State, body: bytes, route: str, started: float) -> Answer | Pending:
     """``started``: perf_counter() when the request arrived."""
     sid = protocol.new_sid()
     try:
-        config = state.config
-        req = protocol.parse(protocol.loads(body), config.service, config.header_pass, sid)
         runner = state.runner
+        if len(body) > OFF_LOOP_BYTES:
+            return Pending(state, route, started, None, runner, body, sid)
+        req = _parse(state, body, sid)
         items = runner.once_now(req)
         if items is None:
             return Pending(state, route, started, req, runner)
+        if _big(items):
+            return Rendering(Pending(state, route, started, req, runner), items)
         return _done(state, route, started, sid, protocol.success(sid, items, req.outputs))
     except Exception as exc:  # noqa: BLE001 - every request gets its answer
         return failed(state, route, started, sid, exc)
+
+
+def _parse(state: State, body: bytes, sid: str) -> Request:
+    config = state.config
+    return protocol.parse(protocol.loads(body), config.service, config.header_pass, sid)
+
+
+def _big(items) -> bool:
+    return len(items) > OFF_LOOP_ITEMS or \
+        sum(len(item.data) for item in items) > OFF_LOOP_BYTES
 
 
 def _done(state: State, route: str, started: float, sid: str, body: bytes) -> Answer:

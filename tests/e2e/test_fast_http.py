@@ -92,19 +92,35 @@ async def test_pipelined_requests_are_answered_in_order(serve, echo_engine, plac
     assert [echoed(r) for r in replies[4:]] == ["d", "e"]
 
 
-async def test_nothing_is_answered_after_connection_close(serve, echo_so):
-    service = serve(echo_so)
+@pytest.mark.parametrize("fast", ["true", "false"])
+async def test_data_after_connection_close_is_refused_as_aiohttp_does(serve, echo_so, fast):
+    # A request that says Connection: close followed by more bytes: aiohttp refuses the
+    # lot (400) and runs nothing; the fast path hands such a connection to aiohttp.
+    service = serve(echo_so, f"fastHttp = {fast}")
     reader, writer = await asyncio.open_connection("127.0.0.1", service.port)
     try:
         writer.write(once_bytes("last", "Connection: close\r\n") + once_bytes("ignored"))
         reply = await read_reply(reader)
-        assert echoed(reply) == "last" and reply.headers["connection"] == "close"
+        assert reply.status == 400
         assert await asyncio.wait_for(reader.read(), 5) == b""
     finally:
         writer.close()
     metrics, = await exchange(service.port, b"GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n", 1)
     samples = metric_samples(metrics.body.decode())
-    assert metric(samples, "aiges_requests_total", mode="once", code="0") == 1  # not run
+    assert metric(samples, "aiges_requests_total", mode="once", code="0") == 0  # not run
+
+
+async def test_connection_close_is_the_last_answer(serve, echo_so):
+    service = serve(echo_so)
+    reader, writer = await asyncio.open_connection("127.0.0.1", service.port)
+    try:
+        writer.write(once_bytes("last", "Connection: close\r\n"))
+        reply = await read_reply(reader)
+        assert echoed(reply) == "last" and reply.headers["connection"] == "close"
+        writer.write(once_bytes("ignored"))
+        assert await asyncio.wait_for(reader.read(), 5) == b""
+    finally:
+        writer.close()
 
 
 async def test_requests_split_anywhere(serve, echo_so):
@@ -255,6 +271,6 @@ async def test_half_closed_client_still_gets_its_answer(serve, native_dir):
     await writer.drain()
     writer.write_eof()
     reply = await read_reply(reader)
-    assert reply.status == 200 and reply.headers["connection"] == "close"
+    assert reply.status == 200
     assert await asyncio.wait_for(reader.read(), 5) == b""
     writer.close()

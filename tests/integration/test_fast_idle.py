@@ -16,9 +16,9 @@ from tests.helpers import free_port
 
 async def test_idle_connections_close_after_the_keepalive_time(monkeypatch, echo_so):
     monkeypatch.setattr(fast, "SWEEP_S", 0.05)
-    monkeypatch.setattr(fast, "KEEPALIVE_S", 0.3)
     config = Config()
     config.access_log = False
+    config.http_keepalive_s = 0.3
     runner = web.AppRunner(create_app(config, open_engine(echo_so)))
     await runner.setup()
     listener = Listener(runner.app, runner)

@@ -12,7 +12,7 @@ from aiohttp.http_parser import HttpRequestParser
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
-from aiges.server.fast import FOREIGN, MAX_HEAD, Head, read_head
+from aiges.server.head import FOREIGN, MAX_HEAD, Head, read_head
 
 LINE = b"POST /v1/svcName HTTP/1.1\r\n"
 
