@@ -12,7 +12,7 @@ from aiohttp.http_parser import HttpRequestParser
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
-from aiges.server.head import FOREIGN, MAX_HEAD, Head, read_head
+from aiges.server.head import FOREIGN, MAX_FIELDS, MAX_HEAD, Head, read_head
 
 LINE = b"POST /v1/svcName HTTP/1.1\r\n"
 
@@ -27,7 +27,9 @@ VALUES = st.one_of(
                      b"chunked", b"100-continue", b"websocket", b"", b"a\x01b", b"a\rb",
                      b"a\nb", b"caf\xc3\xa9", b"123456789012345678"]),
     st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=12).map(str.encode),
-    st.binary(max_size=12))
+    st.binary(max_size=12),
+    # around aiohttp's field limit (8190 bytes of name and value)
+    st.integers(8170, 8200).map(lambda n: b"a" * n), st.just(b"b" * 9000))
 PRINTABLE = st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=12)
 CLEAN = st.one_of(
     st.tuples(st.sampled_from([b"Content-Type", b"X-Id", b"Accept", b"User-Agent"]),
@@ -36,8 +38,10 @@ CLEAN = st.one_of(
               st.integers(0, 99).map(lambda n: b" %d" % n)),
     st.tuples(st.just(b"Connection"), st.sampled_from([b"close", b"keep-alive", b"Close",
                                                        b" keep-alive , close"])))
-# A clean head, or one with an odd field somewhere.
-FIELDS = st.tuples(st.lists(CLEAN, max_size=4), st.none() | st.tuples(NAMES, VALUES),
+# A clean head, or one with an odd field somewhere; sometimes with very many fields
+# (aiohttp refuses more than 128).
+MANY = st.integers(100, 140).map(lambda n: [(b"X-%d" % i, b"v") for i in range(n)])
+FIELDS = st.tuples(st.lists(CLEAN, max_size=4) | MANY, st.none() | st.tuples(NAMES, VALUES),
                    st.integers(0, 4)).map(
     lambda t: t[0] if t[1] is None else t[0][:t[2]] + [t[1]] + t[0][t[2]:])
 LINES = st.sampled_from([LINE] * 16 + [
@@ -49,6 +53,21 @@ LINES = st.sampled_from([LINE] * 16 + [
 
 def head_bytes(line: bytes, fields: list[tuple[bytes, bytes]], sep: bytes = b"\r\n") -> bytes:
     return line + b"".join(name + b":" + value + sep for name, value in fields) + sep
+
+
+def aiohttp_messages(data: bytes):
+    """aiohttp's messages for ``data`` (several when pipelined), or None when it refuses."""
+    loop = asyncio.new_event_loop()
+    try:
+        parser = HttpRequestParser(BaseProtocol(loop), loop, 2 ** 16, max_line_size=8190,
+                                   max_field_size=8190)
+        try:
+            messages, _upgraded, _tail = parser.feed_data(data)
+        except HttpProcessingError:
+            return None
+        return [m for m, _payload in messages]
+    finally:
+        loop.close()
 
 
 def aiohttp_reads(data: bytes):
@@ -118,3 +137,54 @@ def test_partial_heads_wait_or_go():
     assert read_head(b"GET ", LINE) is FOREIGN  # known at once: no need to wait
     assert read_head(LINE + b"Host: x\n", LINE) is FOREIGN  # bare LF: aiohttp's to judge
     assert read_head(LINE + b"X: " + b"a" * MAX_HEAD, LINE) is FOREIGN
+
+
+@settings(max_examples=200, deadline=None)
+@given(FIELDS, st.binary(min_size=1, max_size=3))
+def test_a_head_split_anywhere_reads_as_the_whole(fields, step):
+    """Fed in pieces (the scan resuming where it stopped), a head reads exactly as when
+    it comes whole: None until its last byte, then the same answer."""
+    head = head_bytes(LINE, [(b"Host", b"x")] + fields)
+    whole = read_head(head, LINE)
+    size, scanned, found = step[0] % 7 + 1, 0, None
+    for cut in range(size, len(head) + size, size):
+        part = head[:cut]
+        found = read_head(part, LINE, scanned)
+        scanned = len(part)
+        if found is not None:
+            break
+    if whole is FOREIGN:
+        assert found is FOREIGN  # known as early as the whole, or at its end
+    else:
+        assert found == whole and cut >= len(head)
+
+
+@settings(max_examples=300, deadline=None)
+@given(FIELDS, LINES, FIELDS)
+def test_pipelined_requests_end_where_aiohttp_ends_them(first, line, second):
+    """A served request followed by another: the fast path's end of the first is
+    aiohttp's, so the next request starts on the same byte for both."""
+    head = head_bytes(LINE, [(b"Host", b"x")] + first)
+    found = read_head(head + b"{}", LINE)
+    if found is FOREIGN:
+        return
+    body = b"x" * found.length
+    nxt = head_bytes(line, [(b"Host", b"y"), (b"Content-Length", b"0")] + second)
+    messages = aiohttp_messages(head + body + nxt)
+    if messages is None or len(messages) < 2:
+        return  # aiohttp refuses the second: it gets the connection from its first byte
+    assert messages[0].path == "/v1/svcName"
+    assert read_head(nxt, LINE) in (FOREIGN, Head(len(nxt), 0, False), Head(len(nxt), 0, True))
+
+
+def test_limits_are_aiohttps():
+    at_limit = head_bytes(LINE, [(b"Host", b"x")] + [(b"X-%d" % i, b"v")
+                                                      for i in range(MAX_FIELDS + 2)])
+    assert read_head(at_limit, LINE) is FOREIGN
+    assert aiohttp_reads(at_limit) is None
+    long = head_bytes(LINE, [(b"Host", b"x"), (b"X", b"a" * 9000)])
+    assert read_head(long, LINE) is FOREIGN and aiohttp_reads(long) is None
+    # At the limit the fast path hands on (aiohttp then decides): it never serves a head
+    # aiohttp might refuse.
+    near = head_bytes(LINE, [(b"Host", b"x"), (b"X", b"a" * 8189)])
+    assert read_head(near, LINE) is FOREIGN
