@@ -20,6 +20,15 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def rss_mb(pid: int) -> float:
+    """A process's resident memory (VmRSS) in MiB."""
+    with open(f"/proc/{pid}/status") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    raise ValueError(f"no VmRSS for pid {pid}")
+
+
 def read_counters(path: Path) -> dict[str, int]:
     """The echo engine's counters file: one line of key=value pairs."""
     return {k: int(v) for k, v in (p.split("=") for p in path.read_text().split())}

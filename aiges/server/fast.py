@@ -67,6 +67,9 @@ class FastHTTP:
         self.closing = False
         self.loop = asyncio.get_running_loop()
         self.throttle = Throttle(log)
+        # A coarse clock for the connections, advanced by the sweep: reading the loop's
+        # clock for every chunk received costs more than it is worth.
+        self.tick = self.loop.time()
         self._empty = asyncio.Event()
         headers = dict(JSON_HEADERS, Server=SERVER_SOFTWARE, **state.extra_headers)
         self._fixed = "".join(f"{k}: {v}\r\n" for k, v in headers.items()).encode("latin-1")
@@ -78,7 +81,7 @@ class FastHTTP:
 
     @property
     def now(self) -> float:
-        return self.loop.time()
+        return self.tick
 
     def __call__(self) -> asyncio.Protocol:
         if len(self.connections) >= self.max_connections:
@@ -109,7 +112,7 @@ class FastHTTP:
     def _sweep_slow(self) -> None:
         """Close what waits on a slow client: a head or a body that stalls, an idle
         keep-alive connection of this path (aiohttp times its own)."""
-        now = self.loop.time()
+        now = self.tick = self.loop.time()
         for conn in list(self.connections):
             why = conn.overdue(now, self.head_s, self.body_s)
             if why is None and type(conn) is Connection and conn.resting and \
@@ -157,7 +160,7 @@ def default_max_connections() -> int:
 
 
 class Connection(asyncio.Protocol):
-    __slots__ = ("server", "transport", "buf", "scanned", "parts", "size", "need",
+    __slots__ = ("server", "transport", "buf", "scanned", "last", "parts", "size", "need",
                  "close_after", "head", "started", "busy", "since", "head_since", "eof",
                  "write_paused", "read_paused")
 
@@ -166,6 +169,7 @@ class Connection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.buf: bytes | bytearray = b""  # received, not yet parsed
         self.scanned = 0          # bytes of ``buf`` the head reader has seen
+        self.last = [b"", None]   # the last head served and what it read as
         self.parts: list[bytes] = []  # the body being received, ``size`` bytes so far
         self.size = 0
         self.need = -1            # its Content-Length; -1: reading a head
@@ -196,7 +200,7 @@ class Connection(asyncio.Protocol):
 
     def connection_made(self, transport) -> None:
         self.transport = transport
-        self.since = self.server.loop.time()
+        self.since = self.server.tick
         self.server.connections.add(self)
 
     def connection_lost(self, exc) -> None:
@@ -222,8 +226,7 @@ class Connection(asyncio.Protocol):
         self._flow()
 
     def data_received(self, data: bytes) -> None:
-        now = self.server.loop.time()
-        self.since = now
+        now = self.since = self.server.tick
         if self.need >= 0:
             self.parts.append(data)
             self.size += len(data)
@@ -257,7 +260,7 @@ class Connection(asyncio.Protocol):
         while self.transport is not None and not self.busy:
             if self.need >= 0:
                 if self.size < self.need:
-                    return
+                    break
                 data = self.parts[0] if len(self.parts) == 1 else b"".join(self.parts)
                 need, self.parts, self.size, self.need = self.need, [], 0, -1
                 rest = data[need:]
@@ -278,7 +281,7 @@ class Connection(asyncio.Protocol):
         buf = self.buf
         if not buf:
             return False
-        head = read_head(buf, self.server.line, self.scanned)
+        head = read_head(buf, self.server.line, self.scanned, self.last)
         if head is None:
             self.scanned = len(buf)
             return False
@@ -306,7 +309,7 @@ class Connection(asyncio.Protocol):
     async def _finish(self, pending: once.Pending) -> None:
         answer = await pending.finish()
         self.busy = False
-        self.since = self.server.loop.time()
+        self.since = self.server.tick
         self._write(answer)
         self._flow()
         self._serve()

@@ -93,10 +93,14 @@ def _bare_lf(buf: bytes | bytearray, scanned: int) -> bool:
     return False
 
 
-def read_head(buf: bytes | bytearray, line: bytes, scanned: int = 0) -> Head | None:
+def read_head(buf: bytes | bytearray, line: bytes, scanned: int = 0,
+              last: list | None = None) -> Head | None:
     """The head at the start of ``buf`` if it is a request for the fast path, whose
     request line is ``line``; FOREIGN when it is anything else, or may be; None when
-    it is not complete yet. ``scanned``: how much of ``buf`` an earlier call saw."""
+    it is not complete yet. ``scanned``: how much of ``buf`` an earlier call saw.
+    ``last``: [head bytes, Head] of the connection's previous head, reused when the
+    next is the same bytes (clients repeat their heads; the same bytes read the same),
+    and updated."""
     start = max(scanned - 3, 0)
     end = buf.find(b"\r\n\r\n", start, MAX_HEAD)
     if end < 0:
@@ -108,6 +112,8 @@ def read_head(buf: bytes | bytearray, line: bytes, scanned: int = 0) -> Head | N
             return FOREIGN  # too long, or with bare LFs: aiohttp's to judge
         return None
     head = buf[:end + 4]
+    if last is not None and last[0] == head:
+        return last[1]
     # The request line is the route's; llhttp (strict) checks the rest: a bare LF,
     # an obs-fold or a bad character is an error, so aiohttp's to answer.
     if not head.startswith(line):
@@ -119,4 +125,7 @@ def read_head(buf: bytes | bytearray, line: bytes, scanned: int = 0) -> Head | N
         return FOREIGN
     if not fields.ours or fields.count >= MAX_FIELDS or b"host" not in fields.seen:
         return FOREIGN
-    return Head(end + 4, fields.length, fields.close)
+    found = Head(end + 4, fields.length, fields.close)
+    if last is not None:
+        last[:] = (bytes(head), found)
+    return found

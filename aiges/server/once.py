@@ -87,7 +87,8 @@ def begin(state: State, body: bytes, route: str, started: float) -> Answer | Pen
         runner = state.runner
         if len(body) > OFF_LOOP_BYTES:
             return Pending(state, route, started, None, runner, body, sid)
-        req = _parse(state, body, sid)
+        config = state.config
+        req = protocol.parse(protocol.loads(body), config.service, config.header_pass, sid)
         items = runner.once_now(req)
         if items is None:
             return Pending(state, route, started, req, runner)
@@ -104,8 +105,12 @@ def _parse(state: State, body: bytes, sid: str) -> Request:
 
 
 def _big(items) -> bool:
-    return len(items) > OFF_LOOP_ITEMS or \
-        sum(len(item.data) for item in items) > OFF_LOOP_BYTES
+    if len(items) > OFF_LOOP_ITEMS:
+        return True
+    total = 0
+    for item in items:
+        total += len(item.data)
+    return total > OFF_LOOP_BYTES
 
 
 def _done(state: State, route: str, started: float, sid: str, body: bytes) -> Answer:

@@ -145,15 +145,15 @@ class Relay(asyncio.Protocol):
         """Why this connection should close now, if it should."""
         if self.eof and _answered(self.handler):
             return "idle"
-        if self.phase == HEAD and now - self.since > head_s:
+        if self.phase == HEAD and now - self.since > head_s and self._reading():
             return "head"
         if self.phase == BODY and now - self.since > body_s and self._reading():
             return "body"
         return None
 
     def _reading(self) -> bool:
-        # A body that stopped because aiohttp stopped reading (its handler is slow) is
-        # not the client's stall.
+        # A request that stopped because aiohttp stopped reading (its handler is slow,
+        # its pipeline full) is not the client's stall.
         transport = self.transport
         return transport is not None and transport.is_reading()
 

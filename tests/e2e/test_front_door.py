@@ -13,6 +13,7 @@ import time
 import pytest
 
 from tests.e2e.test_fast_http import GET_HEALTH, echoed, once_bytes, read_reply
+from tests.helpers import rss_mb
 
 pytestmark = pytest.mark.e2e
 
@@ -27,14 +28,6 @@ def door(start, echo_so, tmp_path):
         return start(echo_so, "-c", str(path), "--no-access-log")
 
     return _start
-
-
-def rss_mb(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as fh:
-        for line in fh:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    raise AssertionError("no VmRSS")
 
 
 async def closed_within(reader: asyncio.StreamReader, seconds: float) -> float:

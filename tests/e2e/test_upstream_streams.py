@@ -19,7 +19,7 @@ import time
 import aiohttp
 import pytest
 
-from tests.helpers import read_counters
+from tests.helpers import read_counters, rss_mb
 
 pytestmark = pytest.mark.e2e
 
@@ -85,14 +85,6 @@ async def health_meanwhile(http, url, task) -> int:
         answers += 1
         await asyncio.sleep(0.05)
     return answers
-
-
-def rss_mb(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as fh:
-        for line in fh:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    raise AssertionError("no VmRSS")
 
 
 # -- the read policy --------------------------------------------------------------------------

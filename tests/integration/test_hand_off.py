@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from aiges.config import Config
 from aiges.generation import open_engine
 from aiges.server import create_app
@@ -65,7 +67,9 @@ class Transport:
         self.closed = True
 
 
-async def test_a_write_pause_is_carried_through_the_hand_off(echo_so):
+@pytest.fixture
+async def connection(echo_so):
+    """(a fast-path connection on a recording transport, the aiohttp stand-in)"""
     config = Config()
     config.access_log = False
     app = create_app(config, open_engine(echo_so))
@@ -73,6 +77,12 @@ async def test_a_write_pause_is_carried_through_the_hand_off(echo_so):
     door = FastHTTP(app[STATE], lambda: handler)
     conn, transport = door(), Transport()
     conn.connection_made(transport)
+    yield conn, transport, handler
+    door._sweep.cancel()
+
+
+async def test_a_write_pause_is_carried_through_the_hand_off(connection):
+    conn, transport, handler = connection
     conn.pause_writing()  # the client stopped reading our answers
     conn.data_received(GET_HEALTH)
     assert transport.protocol is not conn  # aiohttp's now, behind the relay
@@ -82,14 +92,8 @@ async def test_a_write_pause_is_carried_through_the_hand_off(echo_so):
     assert handler.calls[-1] == ("resume_writing",)
 
 
-async def test_the_request_goes_from_its_first_byte_and_the_fin_after_it(echo_so):
-    config = Config()
-    config.access_log = False
-    app = create_app(config, open_engine(echo_so))
-    handler = Recorder()
-    door = FastHTTP(app[STATE], lambda: handler)
-    conn, transport = door(), Transport()
-    conn.connection_made(transport)
+async def test_the_request_goes_from_its_first_byte_and_the_fin_after_it(connection):
+    conn, transport, handler = connection
     conn.data_received(b"POST /v1/svcName HTTP/1.1\r\nHo")  # may be the fast path's
     conn.data_received(b"st: t\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n")
     # Not the fast path's after all: aiohttp gets the request from its first byte.
