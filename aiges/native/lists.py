@@ -21,11 +21,13 @@ DATA_NODES = ffi.typeof("struct DataList[]")
 CHARS = ffi.typeof("char[]")
 CHAR_P = ffi.typeof("char*")
 U32S = ffi.typeof("unsigned int[]")
-# Shared key strings, capped: keys come from clients, and a flood of distinct
-# ones must not grow memory; past the cap each call allocates its own.
-MAX_KEYS = 4096
+# Shared key strings and desc chains, capped by count and by size: they come from
+# clients, and a flood of distinct ones must not grow memory. Only short ones are
+# kept (the ones that repeat: "sid", "input", {"encoding": "utf8"}); past either cap
+# each call allocates its own. At most 4096 x 64 + 1024 x 256 bytes of text.
+MAX_KEYS, MAX_KEY_LEN = 4096, 64
 _keys: dict[str, object] = {}
-MAX_DESCS = 1024
+MAX_DESCS, MAX_DESC_LEN = 1024, 256
 _descs: dict[tuple, object] = {}
 _desc_owners: list[list] = []
 
@@ -34,7 +36,7 @@ def _key(key: str, keep: list):
     buf = _keys.get(key)
     if buf is None:
         buf = ffi.new(CHARS, key.encode())
-        if len(_keys) < MAX_KEYS:
+        if len(_keys) < MAX_KEYS and len(key) <= MAX_KEY_LEN:
             _keys[key] = buf
         else:
             keep.append(buf)
@@ -70,7 +72,8 @@ def _desc_list(desc: dict[str, str], keep: list) -> object:
     if chain is None:
         owners: list = []
         chain = param_list(desc, owners)
-        if len(_descs) < MAX_DESCS:
+        if len(_descs) < MAX_DESCS and \
+                sum(len(k) + len(v) for k, v in pairs) <= MAX_DESC_LEN:
             _descs[pairs] = chain
             _desc_owners.append(owners)
         else:
