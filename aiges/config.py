@@ -48,6 +48,8 @@ class Config:
     workers: int = 1          # worker processes on one port (SO_REUSEPORT); 1 = no supervisor
     gpus: list[str] = field(default_factory=list)  # CUDA_VISIBLE_DEVICES per worker, round-robin
     admin_reload: bool = False  # POST /admin/reload may replace the engine (hot reload)
+    admin_token: str = ""       # [aiges] adminToken: X-Aiges-Admin-Token the admin routes want
+    health_detail: bool = False  # [aiges] healthDetail: /health names the engine's full path
     schema: engine_schema.EngineSchema | None = None  # [schema]: inputs/params/outputs
     ray: dict = field(default_factory=dict)  # [ray]: Ray Serve options, read by aiges.ray
     warnings: list[str] = field(default_factory=list)
@@ -91,6 +93,8 @@ KEYS = {
     ("aiges", "workers"): ("workers", _workers),
     ("aiges", "gpus"): ("gpus", gpu_list),
     ("aiges", "adminReload"): ("admin_reload", _flag),
+    ("aiges", "adminToken"): ("admin_token", str),
+    ("aiges", "healthDetail"): ("health_detail", _flag),
     ("aiges", "readWait"): ("read_wait_ms", int),
     ("fc", "max"): ("instances", int),
     ("fc", "ttl"): ("session_ttl_ms", int),
@@ -252,8 +256,13 @@ gpus = ""
 # POST /admin/reload (body {"engine": "/path/lib.so"} to switch to another file):
 # anyone who can reach the port could then load any library on this machine, so
 # enable it only where the port is trusted. With workers it reloads the one worker
-# that answers; use SIGHUP to reload them all.
+# that answers; use SIGHUP to reload them all. The admin routes never answer
+# cross-origin requests (no CORS) and want Content-Type: application/json.
 adminReload = false
+# A shared secret the admin routes then want in the X-Aiges-Admin-Token header.
+adminToken = ""
+# true: GET /health names the engine's full path (else only its file name).
+healthDetail = false
 
 [fc]
 # Engine instances: how many requests or sessions run at once.

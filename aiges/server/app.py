@@ -13,7 +13,7 @@ from aiges.engine import Engine
 from aiges.errors import AigesError
 from aiges.server import once, openapi, ops, reload, resources, session_api
 from aiges.server.listen import Listener
-from aiges.server.responses import CORS, answer_response, error, json_body, read_body
+from aiges.server.responses import SERVER, CORS, answer_response, error, json_body, read_body
 from aiges.server.state import STATE, State
 from aiges.server.ws import ping, websocket
 
@@ -25,6 +25,7 @@ def create_app(config: Config, engine: Engine) -> web.Application:
     app[STATE] = State(config, engine)
     app.cleanup_ctx.append(_engine_lifecycle)
     app.on_shutdown.append(_end_sessions)
+    app.on_response_prepare.append(_server_header)
     base = f"/v1/{config.service}"
     app.router.add_post(base, post_once)
     app.router.add_get(base, websocket)
@@ -117,7 +118,13 @@ async def health(request: web.Request) -> web.Response:
 
 
 async def preflight(request: web.Request) -> web.Response:
+    if request.path.startswith("/admin"):
+        return web.Response(status=204)  # no CORS: other origins may not call admin routes
     return web.Response(status=204, headers=CORS)
+
+
+async def _server_header(request: web.Request, response: web.StreamResponse) -> None:
+    response.headers["Server"] = SERVER  # not aiohttp's, with Python's and its versions
 
 
 async def not_found(request: web.Request) -> web.Response:

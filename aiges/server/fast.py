@@ -28,14 +28,12 @@ from email.utils import formatdate
 from http import HTTPStatus
 from time import perf_counter, time
 
-from aiohttp.http import SERVER_SOFTWARE
-
 from aiges import errors, protocol
 from aiges.server import once
 from aiges.server.head import FOREIGN, read_head
 from aiges.server.once import Answer
 from aiges.server.relay import Refused, Relay, Throttle
-from aiges.server.responses import JSON_HEADERS
+from aiges.server.responses import JSON_HEADERS, SERVER
 from aiges.server.state import State
 
 log = logging.getLogger(__name__)
@@ -71,7 +69,7 @@ class FastHTTP:
         # clock for every chunk received costs more than it is worth.
         self.tick = self.loop.time()
         self._empty = asyncio.Event()
-        headers = dict(JSON_HEADERS, Server=SERVER_SOFTWARE, **state.extra_headers)
+        headers = dict(JSON_HEADERS, Server=SERVER, **state.extra_headers)
         self._fixed = "".join(f"{k}: {v}\r\n" for k, v in headers.items()).encode("latin-1")
         self._status: dict[int, bytes] = {}
         self._date = (0, b"")

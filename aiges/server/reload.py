@@ -18,7 +18,9 @@ engine starts with none (the answer lists the ids dropped).
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
+import os
 from functools import partial
 from time import perf_counter
 
@@ -32,6 +34,7 @@ from aiges.server import ops
 from aiges.server.responses import error, json_body, read_body
 from aiges.server.state import STATE, State
 
+ADMIN_TOKEN_HEADER = "X-Aiges-Admin-Token"
 log = logging.getLogger(__name__)
 PATH = "/admin/reload"
 
@@ -58,7 +61,8 @@ def install(state: State, gen: Generation) -> Generation | None:
     metrics.watch(gen.pool, generations)  # sessions: every generation's open ones
     metrics.engines_retiring.set_function(lambda: len(generations.retiring))
     metrics.engine(gen.version, gen.engine.path, gen.number)
-    state.health = orjson.dumps({"status": "ok", "engine": gen.engine.path,
+    engine = gen.engine.path if state.config.health_detail else os.path.basename(gen.engine.path)
+    state.health = orjson.dumps({"status": "ok", "engine": engine,
                                  "version": gen.version, "generation": gen.number,
                                  "reloads": generations.reloads})
     return old
@@ -176,14 +180,28 @@ async def admin_reload(request: web.Request) -> web.Response:
         if not state.config.admin_reload:
             raise AigesError(errors.INVALID_OPERATION, "reload by request is off: set [aiges] "
                              "adminReload = true (or --admin-reload)", 403)
+        check_admin(request, state.config.admin_token)
         path = _engine_path(await read_body(request))
         # A client that goes away does not cut a reload short: it always completes.
         task = asyncio.ensure_future(reload(state, path, "admin"))
         task.add_done_callback(lambda t: t.cancelled() or t.exception())
         result = await asyncio.shield(task)
     except AigesError as exc:
-        return error(exc)
-    return json_body(orjson.dumps({"header": {"code": 0, "message": "success"}, **result}))
+        return error(exc, cors=False)
+    return json_body(orjson.dumps({"header": {"code": 0, "message": "success"}, **result}),
+                     cors=False)
+
+
+def check_admin(request: web.Request, token: str) -> None:
+    """What an admin request needs: JSON (a cross-origin page cannot send it without a
+    preflight, which is refused) and, when set, the shared secret."""
+    if request.content_type != "application/json":
+        raise AigesError(errors.INVALID_OPERATION, "admin requests must be "
+                         "Content-Type: application/json", 415)
+    given = request.headers.get(ADMIN_TOKEN_HEADER, "")
+    if token and not hmac.compare_digest(given.encode(), token.encode()):
+        raise AigesError(errors.INVALID_OPERATION, f"admin requests need the {ADMIN_TOKEN_HEADER} "
+                         "header ([aiges] adminToken)", 403)
 
 
 def _engine_path(body: bytes) -> str | None:

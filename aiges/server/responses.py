@@ -21,16 +21,25 @@ JSON_HEADERS = CIMultiDict(CORS)
 JSON_HEADERS["Content-Type"] = "application/json"
 
 
-def json_body(body: bytes, status: int = 200, headers: dict | None = None) -> web.Response:
-    merged = JSON_HEADERS.copy()
+# The admin routes' headers: no CORS, so a page of another origin can neither send them
+# a JSON request (its preflight is refused) nor read their answers.
+ADMIN_HEADERS = CIMultiDict({"Content-Type": "application/json"})
+# Every response names the server as this, without versions.
+SERVER = "aiges"
+
+
+def json_body(body: bytes, status: int = 200, headers: dict | None = None,
+              cors: bool = True) -> web.Response:
+    merged = (JSON_HEADERS if cors else ADMIN_HEADERS).copy()
     if headers:
         merged.update(headers)
     return web.Response(body=body, status=status, headers=merged)
 
 
-def error(exc: AigesError, sid: str = "") -> web.Response:
+def error(exc: AigesError, sid: str = "", cors: bool = True) -> web.Response:
     headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, NoInstance) else None
-    return json_body(protocol.failure(exc.code, exc.message, sid), exc.http_status, headers)
+    return json_body(protocol.failure(exc.code, exc.message, sid), exc.http_status, headers,
+                     cors)
 
 
 def answer_response(answer) -> web.Response:

@@ -86,7 +86,8 @@ async def test_reload_swaps_the_engine_and_says_so(served, tmp_path, counters):
                                "generation": 1}
     assert await answer_version(client) == NEXT
     health = await (await client.get("/health")).json()
-    assert health == {"status": "ok", "engine": str(path), "version": NEXT, "generation": 2,
+    # The engine's file name only: /health does not disclose paths ([aiges] healthDetail)
+    assert health == {"status": "ok", "engine": path.name, "version": NEXT, "generation": 2,
                       "reloads": 1}
     await retired(client)
     samples = metric_samples(await (await client.get("/metrics")).text())
@@ -140,7 +141,8 @@ async def test_failed_reloads_leave_the_old_engine_serving(served, tmp_path, cou
         ({"engine": 5}, 400, 10107, "engine must be a path"),
     ]
     for body, status, code, text in cases:
-        kw = {"data": body} if isinstance(body, bytes) else {"json": body}
+        kw = {"data": body, "headers": {"Content-Type": "application/json"}} \
+            if isinstance(body, bytes) else {"json": body}
         resp = await client.post("/admin/reload", **kw)
         header = (await resp.json())["header"]
         assert (resp.status, header["code"]) == (status, code), header
@@ -224,3 +226,38 @@ def test_a_reload_round_waits_for_every_worker():
     assert rnd.reloaded() == {"11": "v2"}
     assert rnd.failed() == {"12": "wrapperInit failed",
                             "13": "the worker exited before it reloaded"}
+
+
+async def test_admin_reload_refuses_other_origins_and_wants_json(served):
+    # A page of another origin can send a text/plain POST without a preflight: refused,
+    # and nothing in the answer lets that page read it.
+    client = await served(admin_reload=True)
+    resp = await client.post("/admin/reload", data="{}", headers={
+        "Content-Type": "text/plain", "Origin": "http://evil.example"})
+    assert resp.status == 415 and "application/json" in (await resp.json())["header"]["message"]
+    assert "Access-Control-Allow-Origin" not in resp.headers
+    preflight = await client.options("/admin/reload", headers={
+        "Origin": "http://evil.example", "Access-Control-Request-Method": "POST"})
+    assert "Access-Control-Allow-Origin" not in preflight.headers
+    assert "Access-Control-Allow-Origin" in (await client.options("/v1/svcName")).headers
+    assert await answer_version(client) is None  # nothing was reloaded
+
+
+async def test_admin_token_when_set(served):
+    client = await served(admin_reload=True, admin_token="s3cret")
+    assert (await client.post("/admin/reload", json={})).status == 403
+    resp = await client.post("/admin/reload", json={},
+                             headers={"X-Aiges-Admin-Token": "wrong"})
+    assert resp.status == 403 and "X-Aiges-Admin-Token" in (await resp.json())["header"]["message"]
+    resp = await client.post("/admin/reload", json={},
+                             headers={"X-Aiges-Admin-Token": "s3cret"})
+    assert resp.status == 200 and "Access-Control-Allow-Origin" not in resp.headers
+
+
+async def test_health_names_no_path_and_server_no_versions(served):
+    client = await served()
+    resp = await client.get("/health")
+    assert (await resp.json())["engine"] == "wrapper.py"
+    assert resp.headers["Server"] == "aiges"
+    detail = await served(health_detail=True)
+    assert (await (await detail.get("/health")).json())["engine"] == str(ECHO_WRAPPER)
