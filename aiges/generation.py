@@ -124,15 +124,14 @@ class Generation:
             # Calls that only fini could end (a hang) return now: let them hand back.
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(pool.wait_idle(), 0.5)
-        if runner.inflight:
+        if runner.inflight or pool.in_use:
             self.clean = False
         runner.close()
-        if pool.in_use or not self.clean:
+        if not self.clean:
             # A thread still inside the library would return into unmapped code: the
             # image stays mapped (a leak, not a crash of the process serving on).
             log.error("engine not closed: calls still running in it",
                       extra={"generation": self.number, "in_use": pool.in_use})
-            self.clean = False
             return
         self.engine.close()
 

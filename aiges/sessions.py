@@ -278,13 +278,12 @@ class Session:
         delay = READ_WAIT_FIRST_S
         while not self.ended:
             await self._room.wait()  # the client takes results: memory stays bounded
-            got = False
             async with self._lock:
                 if self.ended:
                     return
                 self._reading = True
                 try:
-                    await self._read_once()
+                    got = await self._read_once()
                 except AigesError as exc:
                     self._fail(exc)
                     return
@@ -387,7 +386,7 @@ class SessionRegistry:
             finally:
                 self._opening -= 1
         except AigesError as exc:
-            self.on_end(SessionEnd(sid, mode, exc.code, 0, 0, 0.0))
+            self.reject(sid, mode, exc)
             raise
         self.live[sid] = session
         self._empty.clear()

@@ -77,10 +77,6 @@ class FastHTTP:
                                            "retry ([http] maxConnections)")
         self._sweep = self.loop.call_later(SWEEP_S, self._sweep_slow)
 
-    @property
-    def now(self) -> float:
-        return self.tick
-
     def __call__(self) -> asyncio.Protocol:
         if len(self.connections) >= self.max_connections:
             self.throttle.log(logging.WARNING, "connection refused: too many open "
@@ -112,10 +108,7 @@ class FastHTTP:
         keep-alive connection of this path (aiohttp times its own)."""
         now = self.tick = self.loop.time()
         for conn in list(self.connections):
-            why = conn.overdue(now, self.head_s, self.body_s)
-            if why is None and type(conn) is Connection and conn.resting and \
-                    now - conn.since > self.keepalive_s:
-                why = "idle"
+            why = conn.overdue(now, self.head_s, self.body_s, self.keepalive_s)
             if why is not None:
                 if why != "idle":
                     self.throttle.log(logging.INFO, "slow client: connection closed",
@@ -185,9 +178,13 @@ class Connection(asyncio.Protocol):
         """Between requests: closing now loses nothing."""
         return not self.busy and not self.buf and self.need < 0
 
-    def overdue(self, now: float, head_s: float, body_s: float) -> str | None:
-        """Why the client is too slow, if it is: a head or a body that stalls (not
-        while this side waits: a request being answered, reading paused)."""
+    def overdue(self, now: float, head_s: float, body_s: float,
+                keepalive_s: float) -> str | None:
+        """Why the connection should close now, if it should: a head or a body that
+        stalls (not while this side waits: a request being answered, reading paused),
+        or idle past the keep-alive time."""
+        if self.resting:
+            return "idle" if now - self.since > keepalive_s else None
         if self.busy or self.read_paused:
             return None
         if self.need >= 0:

@@ -38,19 +38,20 @@ class Answer:
 
 
 class Pending:
-    """A request whose engine call must be awaited, or whose document is big enough to
-    be parsed (``body``) or rendered on a thread."""
+    """A request whose engine call must be awaited, whose body is big enough to be
+    parsed on a thread (``req`` None, ``body``), or whose outputs, already there
+    (``items``), are big enough to be rendered on one."""
 
-    __slots__ = ("state", "route", "started", "req", "runner", "body", "sid")
+    __slots__ = ("state", "route", "started", "req", "runner", "body", "sid", "items")
 
     def __init__(self, state: State, route: str, started: float, req: Request | None,
-                 runner: Runner, body: bytes = b"", sid: str = ""):
+                 runner: Runner, body: bytes = b"", sid: str = "", items=None):
         self.state, self.route, self.started, self.req, self.runner = (
             state, route, started, req, runner)
-        self.body, self.sid = body, sid or (req.sid if req else "")
+        self.body, self.sid, self.items = body, sid or (req.sid if req else ""), items
 
-    async def finish(self, items=None) -> Answer:
-        sid = self.sid
+    async def finish(self) -> Answer:
+        sid, items = self.sid, self.items
         try:
             req = self.req
             if req is None:
@@ -66,20 +67,6 @@ class Pending:
             return failed(self.state, self.route, self.started, sid, exc)
 
 
-class Rendering(Pending):
-    """A request answered inline whose outputs are big: only the rendering waits."""
-
-    __slots__ = ("items",)
-
-    def __init__(self, pending: Pending, items):
-        super().__init__(pending.state, pending.route, pending.started, pending.req,
-                         pending.runner)
-        self.items = items
-
-    async def finish(self, items=None) -> Answer:
-        return await super().finish(self.items)
-
-
 def begin(state: State, body: bytes, route: str, started: float) -> Answer | Pending:
     """``started``: perf_counter() when the request arrived."""
     sid = protocol.new_sid()
@@ -87,13 +74,10 @@ def begin(state: State, body: bytes, route: str, started: float) -> Answer | Pen
         runner = state.runner
         if len(body) > OFF_LOOP_BYTES:
             return Pending(state, route, started, None, runner, body, sid)
-        config = state.config
-        req = protocol.parse(protocol.loads(body), config.service, config.header_pass, sid)
+        req = _parse(state, body, sid)
         items = runner.once_now(req)
-        if items is None:
-            return Pending(state, route, started, req, runner)
-        if _big(items):
-            return Rendering(Pending(state, route, started, req, runner), items)
+        if items is None or _big(items):
+            return Pending(state, route, started, req, runner, items=items)
         return _done(state, route, started, sid, protocol.success(sid, items, req.outputs))
     except Exception as exc:  # noqa: BLE001 - every request gets its answer
         return failed(state, route, started, sid, exc)

@@ -103,7 +103,7 @@ class Relay(asyncio.Protocol):
         parser = self.parser
         if parser is not None:
             if self.phase == BODY:
-                self.since = self.owner.now
+                self.since = self.owner.tick
             try:
                 parser.feed_data(data)
             except httptools.HttpParserUpgrade:
@@ -132,17 +132,19 @@ class Relay(asyncio.Protocol):
 
     # -- llhttp's callbacks: when a request's parts arrive ------------------------------
     def on_message_begin(self) -> None:
-        self.phase, self.since = HEAD, self.owner.now
+        self.phase, self.since = HEAD, self.owner.tick
 
     def on_headers_complete(self) -> None:
-        self.phase, self.since = BODY, self.owner.now
+        self.phase, self.since = BODY, self.owner.tick
 
     def on_message_complete(self) -> None:
         self.phase = IDLE
 
     # -- the sweep -----------------------------------------------------------------------
-    def overdue(self, now: float, head_s: float, body_s: float) -> str | None:
-        """Why this connection should close now, if it should."""
+    def overdue(self, now: float, head_s: float, body_s: float,
+                keepalive_s: float) -> str | None:
+        """Why this connection should close now, if it should (aiohttp times its own
+        idle keep-alive: ``keepalive_s`` is not ours to apply here)."""
         if self.eof and _answered(self.handler):
             return "idle"
         if self.phase == HEAD and now - self.since > head_s and self._reading():
