@@ -12,6 +12,8 @@ from aiges.engine import Modes
 from aiges.schema import EngineSchema
 from aiges.server import openapi_schemas as s
 from aiges.server.openapi_schemas import errors_of, ref
+from aiges.server.reload import ADMIN_TOKEN_HEADER
+from aiges.server.resources import TOKEN_HEADER
 
 JSON = "application/json"
 FRAMES = """\
@@ -48,6 +50,11 @@ def _json(schema: dict, description: str, example=None) -> dict:
     if example is not None:
         media["example"] = example
     return {"description": description, "content": {JSON: media}}
+
+
+def _header_param(name: str, description: str) -> dict:
+    return {"name": name, "in": "header", "required": False, "description": description,
+            "schema": {"type": "string"}}
 
 
 def _path_param(name: str, description: str) -> dict:
@@ -189,11 +196,13 @@ class Parts:
             "description": "Loads the payload items as one resource (wrapperLoadRes): each "
                            "item is one node, typed by its text/audio/image/video field. "
                            "header.res_id picks the id, else the service assigns one. Pass "
-                           "the id in header.res_id of later requests.",
+                           "the id in header.res_id of later requests. The answer's "
+                           "res_token is the resource's secret: keep it, the unload needs "
+                           "it (it is shown only here).",
             "requestBody": {"required": True, "description": "A request document whose "
                             "payload items are the resource data.",
                             "content": {JSON: {"schema": ref("Request")}}},
-            "responses": {"200": _json(ref("ResourceAnswer"), "Loaded under res_id."),
+            "responses": {"200": _json(ref("ResourceLoaded"), "Loaded under res_id."),
                           **errors_of("BadRequest", "Conflict", "TooLarge", "EngineFailure",
                                       "Unsupported", "NotReady")}}
 
@@ -201,20 +210,29 @@ class Parts:
         return {
             "tags": ["resources"], "operationId": "listResources",
             "summary": "Resources loaded through this service",
+            "description": "The ids only: never their res_tokens.",
             "responses": {"200": _json(ref("ResourceList"), "The loaded ids.")}}
 
     def _resource_unload(self, res_id: str = "res_id") -> dict:
         return {
             "tags": ["resources"], "operationId": "unloadResource",
             "summary": "Unload a personalization resource",
-            "description": "Unloads the resource (wrapperUnloadRes).",
+            "description": "Unloads the resource (wrapperUnloadRes). Only its owner may: "
+                           f"the {TOKEN_HEADER} header must hold the res_token its load "
+                           f"answered, or {ADMIN_TOKEN_HEADER} the operator's [aiges] "
+                           "adminToken (when one is set). Else 403 (10003) and the resource "
+                           "stays loaded. An id not loaded is 404 whatever the headers.",
             "parameters": [{"name": res_id, "in": "path", "required": True,
                             "description": "the res_id the load answered",
                             "schema": {"type": "integer", "minimum": 1,
-                                       "maximum": 4294967295}}],
+                                       "maximum": 4294967295}},
+                           _header_param(TOKEN_HEADER, "the res_token the load answered "
+                                         "(required unless the admin token is given)"),
+                           _header_param(ADMIN_TOKEN_HEADER, "the operator's [aiges] "
+                                         "adminToken: unloads any resource")],
             "responses": {"200": _json(ref("ResourceAnswer"), "Unloaded."),
-                          **errors_of("BadRequest", "NotFound", "Conflict", "EngineFailure",
-                                      "Unsupported")}}
+                          **errors_of("BadRequest", "NotOwner", "NotFound", "Conflict",
+                                      "EngineFailure", "Unsupported")}}
 
     # -- operations ------------------------------------------------------------------------------
     def _health(self) -> dict:

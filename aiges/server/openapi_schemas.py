@@ -161,6 +161,11 @@ def schemas(service: str, declared: EngineSchema | None) -> dict:
     out_status = {"status": {"type": "integer", "enum": [0, 1, 2, 3],
                              "description": "status of the last output"}}
     message = {"message": {"type": "string", "example": "success"}}
+    res_id = {"type": "integer", "minimum": 1, "maximum": 4294967295,
+              "description": "the resource's id: pass it in header.res_id of later requests"}
+    res_token = {"type": "string", "description": "the resource's secret, made at its load "
+                 "and shown only in this answer: the DELETE that unloads it sends it in the "
+                 "X-Aiges-Resource-Token header"}
     return {
         "RequestHeader": {
             "type": "object", "additionalProperties": True,
@@ -204,10 +209,10 @@ def schemas(service: str, declared: EngineSchema | None) -> dict:
         "ErrorResponse": {"type": "object", "required": ["header"], "properties": {
             "header": _header({"message": {"type": "string"}}, ("code", "message", "sid"))}},
         "ResourceAnswer": {"type": "object", "required": ["header", "res_id"], "properties": {
-            "header": _header(message),
-            "res_id": {"type": "integer", "minimum": 1, "maximum": 4294967295,
-                       "description": "the resource's id: pass it in header.res_id of later "
-                                      "requests"}}},
+            "header": _header(message), "res_id": res_id}},
+        "ResourceLoaded": {"type": "object", "required": ["header", "res_id", "res_token"],
+                           "properties": {"header": _header(message), "res_id": res_id,
+                                          "res_token": res_token}},
         "ResourceList": {"type": "object", "required": ["res_ids"], "properties": {
             "header": _header(message, ("code",)),
             "res_ids": {"type": "array", "items": {"type": "integer"}}}},
@@ -223,6 +228,10 @@ ERRORS = {
                  "10008 unknown session, 10101 session already ended, 10107 resource not "
                  "loaded."),
     "SessionTimeout": (408, 10114, "session timed out", "10114: the session was idle too long."),
+    "NotOwner": (403, 10003, "resource 1 is unloaded only with the X-Aiges-Resource-Token "
+                 "header holding the res_token its load answered",
+                 "10003: not the resource's owner (no or a wrong X-Aiges-Resource-Token) nor "
+                 "the operator (X-Aiges-Admin-Token): the resource stays loaded."),
     "Conflict": (409, 10107, "resource 1 is already loaded",
                  "The resource id is in use, or being loaded or unloaded."),
     "TooLarge": (413, 10009, "request body too large", "The body is over [aiges] maxBody."),

@@ -1,8 +1,11 @@
 """Personalization resources (SPEC 5): wrapperLoadRes / wrapperUnloadRes over HTTP.
 
-POST   /v1/{service}/resources        load: the payload items become the DataList
-GET    /v1/{service}/resources        the ids loaded through this service
-DELETE /v1/{service}/resources/{id}   unload
+POST   /v1/{service}/resources        load: the payload items become the DataList;
+                                      answers the id and its res_token
+GET    /v1/{service}/resources        the ids loaded through this service (never tokens)
+DELETE /v1/{service}/resources/{id}   unload: X-Aiges-Resource-Token must hold the
+                                      load's res_token, or X-Aiges-Admin-Token the
+                                      operator's [aiges] adminToken (when set); else 403
 
 POST takes a request document like a once request: every payload item is one node,
 typed by its text/audio/image/video field as usual (text -> DataText; the loader
@@ -11,6 +14,9 @@ the loader assigns one. ``parameter`` is ignored: wrapperLoadRes takes no params
 The engine calls run on the engine threads and are shielded from client disconnects,
 so the ids kept per engine generation always match what the engine was told. A hot
 reload starts the new engine with none: ids are not carried over.
+
+An id not loaded answers 404 whatever token comes with it: the ids are listed to
+anyone, only the tokens are secret, so the 404 reveals nothing.
 """
 from __future__ import annotations
 
@@ -22,11 +28,13 @@ from aiohttp import web
 
 from aiges import errors, protocol
 from aiges.errors import AigesError
-from aiges.resources import MAX_ID
+from aiges.resources import MAX_ID, ResourceIds, same_secret
 from aiges.server.responses import error, json_body, read_body
 from aiges.generation import Generation
+from aiges.server.reload import ADMIN_TOKEN_HEADER
 from aiges.server.state import STATE
 
+TOKEN_HEADER = "X-Aiges-Resource-Token"
 log = logging.getLogger(__name__)
 
 
@@ -50,10 +58,11 @@ async def load(request: web.Request) -> web.Response:
         req = protocol.parse(doc, state.config.service, state.config.header_pass, sid)
         gen = state.generation  # the engine now serving: a reload meanwhile does not move it
         res_id = gen.resources.reserve(wanted)
+        token = gen.resources.token(res_id)  # now: the id may be unloaded before we answer
         await _shielded(_load(gen, res_id, req))
     except AigesError as exc:
         return _failed(request, sid, exc)
-    return _answer(sid, res_id)
+    return _answer(sid, res_id, token)
 
 
 async def _load(gen: Generation, res_id: int, req: protocol.Request) -> None:
@@ -75,6 +84,7 @@ async def unload(request: web.Request) -> web.Response:
         gen = state.generation
         if gen is None:
             raise AigesError(errors.INVALID_OPERATION, "service is starting", 503)
+        _authorise(request, gen.resources, res_id, state.config.admin_token)
         gen.resources.begin_unload(res_id)
         await _shielded(_unload(gen, res_id, sid))
     except AigesError as exc:
@@ -97,9 +107,24 @@ async def listing(request: web.Request) -> web.Response:
     return json_body(orjson.dumps({"header": {"code": 0, "message": "success"}, "res_ids": ids}))
 
 
-def _answer(sid: str, res_id: int) -> web.Response:
-    return json_body(orjson.dumps({"header": {"code": 0, "message": "success", "sid": sid},
-                                   "res_id": res_id}))
+def _authorise(request: web.Request, ids: ResourceIds, res_id: int, admin_token: str) -> None:
+    """The owner (the load's res_token) or the operator (the adminToken, when set) may
+    unload; anyone else gets 10003, HTTP 403. An id not loaded is 404 (ids.owned)."""
+    if admin_token and same_secret(request.headers.get(ADMIN_TOKEN_HEADER, ""), admin_token):
+        return
+    if ids.owned(res_id, request.headers.get(TOKEN_HEADER, "")):
+        return
+    operator = f" (or {ADMIN_TOKEN_HEADER} with [aiges] adminToken)" if admin_token else ""
+    raise AigesError(errors.INVALID_OPERATION,
+                     f"resource {res_id} is unloaded only with the {TOKEN_HEADER} header "
+                     f"holding the res_token its load answered{operator}", 403)
+
+
+def _answer(sid: str, res_id: int, token: str | None = None) -> web.Response:
+    doc = {"header": {"code": 0, "message": "success", "sid": sid}, "res_id": res_id}
+    if token is not None:
+        doc["res_token"] = token
+    return json_body(orjson.dumps(doc))
 
 
 def _res_id(value, name: str) -> int | None:

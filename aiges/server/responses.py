@@ -11,7 +11,8 @@ from aiges.pool import NoInstance
 CORS = {
     "Access-Control-Allow-Origin": "*",
     "Access-Control-Allow-Methods": "GET, POST, DELETE, OPTIONS",
-    "Access-Control-Allow-Headers": "Content-Type, Authorization, X-Requested-With",
+    "Access-Control-Allow-Headers": "Content-Type, Authorization, X-Requested-With, "
+                                    "X-Aiges-Resource-Token",
     "Access-Control-Max-Age": "86400",
 }
 

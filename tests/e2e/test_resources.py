@@ -13,6 +13,8 @@ from tests.helpers import read_counters
 pytestmark = pytest.mark.e2e
 
 BASE = "/v1/svcName"
+TOKEN_HEADER = "X-Aiges-Resource-Token"
+ADMIN_HEADER = "X-Aiges-Admin-Token"
 
 
 def b64(text: str) -> str:
@@ -31,9 +33,9 @@ def resource(words: str, res_id=None) -> dict:
     return doc
 
 
-async def call(http, service, method: str, path: str, doc=None):
+async def call(http, service, method: str, path: str, doc=None, headers=None):
     data = doc if doc is None or isinstance(doc, (bytes, str)) else json.dumps(doc)
-    async with http.request(method, service.url + path, data=data) as resp:
+    async with http.request(method, service.url + path, data=data, headers=headers) as resp:
         return resp.status, await resp.json()
 
 
@@ -49,8 +51,15 @@ async def load(http, service, words: str, res_id=None):
     return await call(http, service, "POST", BASE + "/resources", resource(words, res_id))
 
 
-async def unload(http, service, res_id):
-    return await call(http, service, "DELETE", f"{BASE}/resources/{res_id}")
+async def unload(http, service, res_id, token=None, admin=None):
+    """DELETE with the load's res_token (X-Aiges-Resource-Token) and/or the operator's
+    admin token (X-Aiges-Admin-Token); None sends no such header."""
+    headers = {}
+    if token is not None:
+        headers[TOKEN_HEADER] = token
+    if admin is not None:
+        headers[ADMIN_HEADER] = admin
+    return await call(http, service, "DELETE", f"{BASE}/resources/{res_id}", headers=headers)
 
 
 async def loaded(http, service) -> list[int]:
@@ -85,6 +94,7 @@ async def test_a_loaded_list_marks_the_requests_that_name_it(http, hotwords, cou
     assert status == 200
     assert doc["header"]["code"] == 0 and doc["header"]["message"] == "success"
     assert doc["header"]["sid"] and doc["res_id"] == 1
+    token = doc["res_token"]
     assert await loaded(http, hotwords) == [1]
 
     assert await mark(http, hotwords, "Turn on the LAMP in the kitchen.", 1) == \
@@ -92,7 +102,7 @@ async def test_a_loaded_list_marks_the_requests_that_name_it(http, hotwords, cou
     assert await mark(http, hotwords, "turn on the lamp", "1") == (200, "turn on the [lamp]")
     assert await mark(http, hotwords, "turn on the lamp") == (200, "turn on the lamp")
 
-    status, doc = await unload(http, hotwords, 1)
+    status, doc = await unload(http, hotwords, 1, token)
     assert status == 200
     assert doc["header"]["code"] == 0 and doc["header"]["sid"] and doc["res_id"] == 1
     # The loader passes res_id through (engines may hold resources of their own):
@@ -108,25 +118,34 @@ async def test_a_loaded_list_marks_the_requests_that_name_it(http, hotwords, cou
 
 
 async def test_chosen_ids_conflicts_and_unknown_ids(http, hotwords, counters_file):
-    assert (await load(http, hotwords, "lamp", 42))[1]["res_id"] == 42
-    assert (await load(http, hotwords, "fan", "43"))[1]["res_id"] == 43
+    tokens = {}
+    for words, wanted in (("lamp", 42), ("fan", "43")):
+        doc = (await load(http, hotwords, words, wanted))[1]
+        tokens[doc["res_id"]] = doc["res_token"]
+    assert sorted(tokens) == [42, 43]
     status, doc = await load(http, hotwords, "other", 42)
     assert (status, doc["header"]["code"]) == (409, 10107)
     assert doc["header"]["message"] == "resource 42 is already loaded"
     assert await mark(http, hotwords, "lamp fan other", 42) == (200, "[lamp] fan other")
     assert await mark(http, hotwords, "lamp fan other", 43) == (200, "lamp [fan] other")
     # Assigned ids start at 1, skip ids in use, and are not handed out again soon.
-    assert (await load(http, hotwords, "x"))[1]["res_id"] == 1
-    assert (await unload(http, hotwords, 1))[0] == 200
-    assert (await load(http, hotwords, "x"))[1]["res_id"] == 2
+    doc = (await load(http, hotwords, "x"))[1]
+    assert doc["res_id"] == 1
+    assert (await unload(http, hotwords, 1, doc["res_token"]))[0] == 200
+    doc = (await load(http, hotwords, "x"))[1]
+    assert doc["res_id"] == 2
+    tokens[2] = doc["res_token"]
     assert await loaded(http, hotwords) == [2, 42, 43]
 
-    status, doc = await unload(http, hotwords, 7)
-    assert (status, doc["header"]["code"]) == (404, 10107)
-    assert doc["header"]["message"] == "resource 7 is not loaded"
+    # An id not loaded is 404 with or without a token: the ids are no secret (GET
+    # lists them), only the tokens are.
+    for token in (None, "guess", tokens[42]):
+        status, doc = await unload(http, hotwords, 7, token)
+        assert (status, doc["header"]["code"]) == (404, 10107)
+        assert doc["header"]["message"] == "resource 7 is not loaded"
     for res_id in (2, 42, 43):
-        assert (await unload(http, hotwords, res_id))[0] == 200
-    assert (await unload(http, hotwords, 42))[0] == 404
+        assert (await unload(http, hotwords, res_id, tokens[res_id]))[0] == 200
+    assert (await unload(http, hotwords, 42, tokens[42]))[0] == 404
     assert await mark(http, hotwords, "turn on the lamp") == (200, "turn on the lamp")
     assert res_counts(counters_file) == (4, 4)
 
@@ -184,12 +203,73 @@ async def test_several_ids_in_one_request(http, hotwords, hotwords_engine):
 
 async def test_concurrent_loads_get_distinct_ids(http, hotwords, counters_file):
     answers = await asyncio.gather(*(load(http, hotwords, f"w{i}") for i in range(20)))
-    ids = sorted(doc["res_id"] for status, doc in answers if status == 200)
+    tokens = {doc["res_id"]: doc["res_token"] for status, doc in answers if status == 200}
+    ids = sorted(tokens)
     assert ids == list(range(1, 21))
-    answers = await asyncio.gather(*(unload(http, hotwords, i) for i in ids))
+    assert len(set(tokens.values())) == 20
+    answers = await asyncio.gather(*(unload(http, hotwords, i, tokens[i]) for i in ids))
     assert [status for status, _ in answers] == [200] * 20
     assert await loaded(http, hotwords) == []
     assert res_counts(counters_file) == (20, 20)
+
+
+async def test_only_the_loads_token_unloads(http, hotwords, counters_file):
+    status, doc = await load(http, hotwords, "lamp")
+    assert status == 200 and doc["res_id"] == 1
+    token = doc["res_token"]
+    assert isinstance(token, str) and len(token) >= 20
+    other = (await load(http, hotwords, "fan"))[1]
+    assert other["res_id"] == 2 and other["res_token"] != token
+    status, listing = await call(http, hotwords, "GET", BASE + "/resources")
+    assert listing == {"header": {"code": 0, "message": "success"}, "res_ids": [1, 2]}
+
+    # No token, a wrong one, another resource's, the admin header with no adminToken set.
+    for given, admin in ((None, None), ("", None), ("wrong", None), (token + "x", None),
+                         (other["res_token"], None), (None, ""), (None, token)):
+        status, doc = await unload(http, hotwords, 1, given, admin)
+        assert (status, doc["header"]["code"]) == (403, 10003), (given, admin)
+        assert "X-Aiges-Resource-Token" in doc["header"]["message"]
+        assert "res_token" in doc["header"]["message"] and doc["header"]["sid"]
+        assert token not in doc["header"]["message"]
+    assert await loaded(http, hotwords) == [1, 2]
+    assert await mark(http, hotwords, "a lamp", 1) == (200, "a [lamp]")
+    assert res_counts(counters_file) == (2, 0)
+
+    status, doc = await unload(http, hotwords, 1, token)
+    assert (status, doc["header"]["code"], doc["res_id"]) == (200, 0, 1)
+    assert "res_token" not in doc
+    assert await loaded(http, hotwords) == [2]
+    assert (await unload(http, hotwords, 1, token))[0] == 404
+    assert res_counts(counters_file) == (2, 1)
+
+
+@pytest.fixture
+def hotwords_admin(start, hotwords_engine, tmp_path, counters_file):
+    config = tmp_path / "aiges.toml"
+    config.write_text(f'[aiges]\nadminToken = "op-secret"\nadminReload = true\n'
+                      f'[wrapper]\ncounters_file = "{counters_file}"\n')
+    return start(hotwords_engine, "-c", str(config))
+
+
+async def test_the_admin_token_unloads_any_resource(http, hotwords_admin, counters_file):
+    token = (await load(http, hotwords_admin, "lamp"))[1]["res_token"]
+    await load(http, hotwords_admin, "fan")
+    for admin in ("", "op-secre", "op-secretx", "OP-SECRET", token):
+        status, doc = await unload(http, hotwords_admin, 2, admin=admin)
+        assert (status, doc["header"]["code"]) == (403, 10003), admin
+        assert "X-Aiges-Admin-Token" in doc["header"]["message"]
+    assert await loaded(http, hotwords_admin) == [1, 2]
+
+    status, doc = await unload(http, hotwords_admin, 2, admin="op-secret")
+    assert (status, doc["header"]["code"], doc["res_id"]) == (200, 0, 2)
+    # A wrong resource token does not spoil a right admin token, nor the other way round.
+    assert (await unload(http, hotwords_admin, 1, "wrong", "op-secret"))[0] == 200
+    await load(http, hotwords_admin, "heater", 5)
+    token = (await load(http, hotwords_admin, "x", 6))[1]["res_token"]
+    assert (await unload(http, hotwords_admin, 6, token, "wrong"))[0] == 200
+    assert (await unload(http, hotwords_admin, 7, admin="op-secret"))[0] == 404
+    assert await loaded(http, hotwords_admin) == [5]
+    assert res_counts(counters_file) == (4, 3)
 
 
 @pytest.fixture(params=["libupper.so", "echo/wrapper.py"])
@@ -208,3 +288,26 @@ async def test_engine_without_loadres_is_a_clear_501(http, no_loadres):
     assert (await unload(http, no_loadres, 1))[0] == 404
     status, doc = await call(http, no_loadres, "POST", BASE, request("still serving"))
     assert status == 200
+
+
+def raw_request(service, lines: list[bytes]) -> bytes:
+    """One request written byte for byte (headers an HTTP client would refuse to send)."""
+    import socket
+    with socket.create_connection(("127.0.0.1", service.port), timeout=5) as sock:
+        sock.sendall(b"\r\n".join(lines) + b"\r\n\r\n")
+        return sock.recv(65536)
+
+
+async def test_secrets_that_are_not_utf8_are_wrong_not_a_crash(http, hotwords_admin):
+    await load(http, hotwords_admin, "lamp")
+    for header in (TOKEN_HEADER, ADMIN_HEADER):
+        answer = raw_request(hotwords_admin, [
+            b"DELETE " + BASE.encode() + b"/resources/1 HTTP/1.1", b"Host: x",
+            header.encode() + b": \xff\xfe op-secret", b"Connection: close"])
+        assert answer.startswith(b"HTTP/1.1 403"), answer
+    answer = raw_request(hotwords_admin, [
+        b"POST /admin/reload HTTP/1.1", b"Host: x", b"Content-Type: application/json",
+        ADMIN_HEADER.encode() + b": \xff op-secret", b"Content-Length: 2", b"Connection: close",
+        b"", b"{}"])
+    assert answer.startswith(b"HTTP/1.1 403"), answer
+    assert await loaded(http, hotwords_admin) == [1]

@@ -55,3 +55,21 @@ def test_assigned_ids_wrap_around_past_the_largest():
     ids._next = MAX_ID
     assert ids.reserve() == MAX_ID
     assert ids.reserve() == 2
+
+
+def test_each_id_has_its_own_token_until_it_is_unloaded():
+    ids = ResourceIds()
+    one, two = ids.reserve(), ids.reserve()
+    token = ids.token(one)
+    assert isinstance(token, str) and len(token) >= 20 and token != ids.token(two)
+    assert ids.owned(one, token) and not ids.owned(two, token)
+    assert not ids.owned(one, "") and not ids.owned(one, token[:-1])
+    assert not ids.owned(one, "\udcff")  # undecodable header bytes: refused, not a crash
+    ids.load_done(one, ok=True)
+    ids.begin_unload(one)
+    ids.unload_done(one, ok=False)        # still loaded: the same token unloads it later
+    assert ids.owned(one, token)
+    ids.begin_unload(one)
+    ids.unload_done(one, ok=True)
+    assert refused(ids.owned, one, token) == (10107, 404, "resource 1 is not loaded")
+    assert ids.reserve(one) == one and ids.token(one) != token
