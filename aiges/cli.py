@@ -172,6 +172,9 @@ async def serve(config: configuration.Config, engine, worker: bool = False) -> N
     if worker:
         from aiges import supervisor
         supervisor.mark_responses(app)
+        state.board = supervisor.attach_board()
+        if state.board is not None:
+            state.metrics.supervised(state.board)
     # keepalive_timeout: aiohttp's default is an hour; idle connections close alike on
     # both paths ([http] keepAlive).
     runner = web.AppRunner(app, access_log=None, keepalive_timeout=config.http_keepalive_s,
@@ -190,6 +193,8 @@ async def serve(config: configuration.Config, engine, worker: bool = False) -> N
                 extra={"engine": engine.path, "pid": os.getpid()})
         if worker:
             state.on_reload = supervisor.report_ready()
+            if state.board is not None:
+                supervisor.keep_beating(state.board)
         await stop.wait()
         begin_drain(app)  # not ready from the first moment, before connections drain
         log.info("shutting down: not ready, draining in-flight requests")

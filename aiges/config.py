@@ -47,6 +47,7 @@ class Config:
     access_log: bool = True
     workers: int = 1          # worker processes on one port (SO_REUSEPORT); 1 = no supervisor
     gpus: list[str] = field(default_factory=list)  # CUDA_VISIBLE_DEVICES per worker, round-robin
+    worker_stall_s: float = 10.0  # [aiges] workerStallS: a worker's loop silent this long is replaced
     admin_reload: bool = False  # POST /admin/reload may replace the engine (hot reload)
     admin_token: str = ""       # [aiges] adminToken: X-Aiges-Admin-Token the admin routes want
     health_detail: bool = False  # [aiges] healthDetail: /health names the engine's full path
@@ -92,6 +93,7 @@ KEYS = {
     ("aiges", "accessLog"): ("access_log", _flag),
     ("aiges", "workers"): ("workers", _workers),
     ("aiges", "gpus"): ("gpus", gpu_list),
+    ("aiges", "workerStallS"): ("worker_stall_s", float),
     ("aiges", "adminReload"): ("admin_reload", _flag),
     ("aiges", "adminToken"): ("admin_token", str),
     ("aiges", "healthDetail"): ("health_detail", _flag),
@@ -245,6 +247,10 @@ accessLog = true
 # Worker processes, each with its own engine, serving one port (SO_REUSEPORT) under a
 # supervisor that restarts a worker that dies. 1 = one process, no supervisor.
 workers = 1
+# With workers: a worker whose event loop has not run for this many seconds (an engine
+# call hung on it) is logged with the calls it was running, killed and replaced.
+# 0: never.
+workerStallS = 10
 # GPU ids handed out round-robin, one per worker, as CUDA_VISIBLE_DEVICES ("0,1").
 # "" leaves CUDA_VISIBLE_DEVICES as it is.
 gpus = ""

@@ -11,6 +11,7 @@ import logging
 from collections.abc import Callable
 
 from aiges import errors
+from aiges.board import Board
 from aiges.config import Config
 from aiges.engine import Engine
 from aiges.errors import AigesError
@@ -40,13 +41,13 @@ def open_engine(path: str, private: bool = False) -> Engine:
 
 class Generation:
     def __init__(self, number: int, engine: Engine, config: Config, metrics: Metrics,
-                 on_session_end: Callable[[SessionEnd], None]):
+                 on_session_end: Callable[[SessionEnd], None], board: Board | None = None):
         self.number = number
         self.engine = engine
         self.version = ""
         self.pool = InstancePool(config.instances, config.queue_limit, config.wait_ms / 1000)
         self.runner = Runner(engine, self.pool, config.once_timeout_ms / 1000,
-                             config.async_mode, metrics, config.inline_max_us)
+                             config.async_mode, metrics, config.inline_max_us, board)
         limits = Limits(idle_s=config.session_ttl_ms / 1000,
                         lifetime_s=config.ws_session_timeout_s,
                         read_wait_s=config.read_wait_ms / 1000)

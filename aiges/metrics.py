@@ -14,6 +14,7 @@ import threading
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client import CONTENT_TYPE_LATEST
+from prometheus_client.core import CounterMetricFamily
 from prometheus_client.process_collector import ProcessCollector
 
 log = logging.getLogger(__name__)
@@ -143,5 +144,27 @@ class Metrics:
         self.instances_stuck.set_function(lambda: pool.stuck)
         self.sessions_active.set_function(lambda: len(sessions.live))
 
+    def supervised(self, board) -> None:
+        """A worker: the supervisor's counts of replaced workers, read from the board
+        (aiges.board) at scrape time; every worker shows the same numbers."""
+        self.registry.register(_Replaced(board))
+
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class _Replaced:
+    """aiges_worker_restarts_total{reason}: the supervisor's counts, from the board."""
+
+    def __init__(self, board):
+        self.board = board
+
+    def collect(self):
+        died, stalled = self.board.counts()
+        family = CounterMetricFamily(
+            "aiges_worker_restarts", "Workers the supervisor replaced, by reason: died (an "
+            "exit or a signal of its own: a crash, the OOM killer), stalled (its event loop "
+            "did not beat for [aiges] workerStallS; killed)", labels=("reason",))
+        family.add_metric(("died",), died)
+        family.add_metric(("stalled",), stalled)
+        yield family

@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from time import perf_counter
 
 from aiges import errors
+from aiges.board import Board
 from aiges.engine import Data, DataStatus, Engine
 from aiges.errors import AigesError, EngineError
 from aiges.metrics import Metrics
@@ -33,7 +34,8 @@ OPS = {"exec": "exec", "exec_async": "execAsync", "create": "create", "write": "
 
 class Runner:
     def __init__(self, engine: Engine, pool: InstancePool, once_timeout_s: float,
-                 async_mode: bool, metrics: Metrics | None = None, inline_max_us: int = 0):
+                 async_mode: bool, metrics: Metrics | None = None, inline_max_us: int = 0,
+                 board: Board | None = None):
         self.engine = engine
         self.pool = pool
         self.once_timeout_s = once_timeout_s
@@ -47,6 +49,9 @@ class Runner:
         # reports when a call never returns.
         self.inflight: dict[int, tuple[str, str, float]] = {}
         self._tokens = itertools.count()
+        # A supervisor's worker: each call is written on the board it shares with the
+        # supervisor too, which then knows the request a dead worker was running.
+        self.board = board
 
     def close(self) -> None:
         stuck = self.stuck_calls()
@@ -95,15 +100,20 @@ class Runner:
         if not sid and args and isinstance(args[0], str):
             sid = args[0]  # exec, execAsync and create take the sid as their tag
         self.inflight[token] = (fn.__name__, sid, started)
+        op = OPS.get(fn.__name__, fn.__name__)
+        board = self.board
+        if board is not None:
+            board.enter(token, op, sid)
         try:
             return fn(*args)
         except EngineError as exc:
             self.metrics.engine_error(exc.op, exc.engine_code)
             raise
         finally:
+            if board is not None:
+                board.leave(token)
             del self.inflight[token]
             seconds = perf_counter() - started
-            op = OPS.get(fn.__name__, fn.__name__)
             self.metrics.engine_call(op, seconds)
             if inline is None or not self.placement.preempted(seconds, inline):
                 self.placement.record(op, seconds, inline is not None)

@@ -27,6 +27,7 @@ from collections.abc import Callable
 
 from aiohttp import web
 
+from aiges.board import BEAT_S, Board, FD_ENV as BOARD_FD_ENV
 from aiges.config import Config
 from aiges.server.state import STATE
 
@@ -35,6 +36,8 @@ log = logging.getLogger(__name__)
 BACKOFF_MIN_S = 0.5
 BACKOFF_MAX_S = 30.0
 STABLE_S = 60.0       # a worker up this long has its back-off reset
+FREE_RESTARTS = 2     # deaths in a row restarted at once before back-off begins
+WATCH_S = 0.25        # how often the boards are read (beats, calls)
 KILL_MARGIN_S = 5.0   # after the drain time, before stragglers get SIGKILL
 WORKER_HEADER = "X-Aiges-Worker"
 READY_FD_ENV = "AIGES_READY_FD"
@@ -53,6 +56,11 @@ class Slot:
     proc: asyncio.subprocess.Process | None = None
     ready: bool = False  # its engine is up (and SIGHUP handled): reloads may be asked
     reports: asyncio.Task | None = None  # reads the worker's reload results
+    board: Board | None = None  # shared with the worker now filling it (aiges.board)
+    beats: int = 0          # the board's beat count when last seen moving,
+    beat_at: float = 0.0    # and when (monotonic)
+    stalled: bool = False   # killed by the supervisor: its event loop had stopped
+    strikes: int = 0        # quick deaths in a row on its own (back-off grows with them)
 
 
 def gpu_for(gpus: list[str], index: int) -> str | None:
@@ -91,6 +99,23 @@ def mark_responses(app: web.Application) -> None:
 
     app.on_response_prepare.append(_mark)
     app[STATE].extra_headers[WORKER_HEADER] = pid  # the fast path's responses
+
+
+def attach_board() -> Board | None:
+    """In a worker: the board shared with the supervisor (aiges.board), if it gave one."""
+    fd = os.environ.pop(BOARD_FD_ENV, None)
+    return Board.attach(int(fd)) if fd is not None else None
+
+
+def keep_beating(board: Board) -> None:
+    """In a worker: its event loop beats on the board every BEAT_S, as long as it runs."""
+    loop = asyncio.get_running_loop()
+
+    def beat() -> None:
+        board.beat()
+        loop.call_later(BEAT_S, beat)
+
+    beat()
 
 
 def report_ready() -> Callable[[dict], None]:
@@ -152,6 +177,7 @@ class Supervisor:
         self.slots = [Slot(i, gpu_for(config.gpus, i)) for i in range(config.workers)]
         self.stop = asyncio.Event()
         self.round: ReloadRound | None = None  # the reload asked by the last SIGHUP
+        self.replaced = {"died": 0, "stalled": 0}  # workers replaced, by why
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -166,10 +192,11 @@ class Supervisor:
             await self._start_all()
             if not self.stop.is_set():
                 keepers = [asyncio.create_task(self._keep(slot)) for slot in self.slots]
+                watcher = asyncio.create_task(self._watch())
                 await self.stop.wait()
                 log.info("shutting down: draining the workers")
                 await self._stop_all()
-                await asyncio.gather(*keepers)
+                await asyncio.gather(*keepers, watcher)
         finally:
             await self._stop_all()
             for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
@@ -178,6 +205,8 @@ class Supervisor:
             for slot in self.slots:
                 if slot.reports is not None:
                     slot.reports.cancel()
+                if slot.board is not None:
+                    slot.board.close()
         log.info("stopped")
 
     async def _start_all(self) -> None:
@@ -200,16 +229,21 @@ class Supervisor:
     async def _spawn(self, slot: Slot) -> bool:
         """Start the slot's worker; True once it is ready, False if it exits first."""
         read_fd, write_fd = os.pipe()
-        slot.ready = False
-        env = {**os.environ, READY_FD_ENV: str(write_fd)}
+        if slot.board is not None:
+            slot.board.close()  # the previous worker's, read when it died
+        slot.board, board_fd = Board.create()
+        slot.board.set_counts(self.replaced["died"], self.replaced["stalled"])
+        slot.ready = slot.stalled = False
+        env = {**os.environ, READY_FD_ENV: str(write_fd), BOARD_FD_ENV: str(board_fd)}
         if slot.gpu is not None:
             env["CUDA_VISIBLE_DEVICES"] = slot.gpu
         try:
             slot.proc = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "aiges.cli", *self.argv, "--worker-of", str(os.getpid()),
-                env=env, pass_fds=(write_fd,), stdin=asyncio.subprocess.DEVNULL)
+                env=env, pass_fds=(write_fd, board_fd), stdin=asyncio.subprocess.DEVNULL)
         finally:
             os.close(write_fd)
+            os.close(board_fd)
         if self.stop.is_set():  # stopping began while it was being started
             _signal(slot.proc, signal.SIGTERM)
         log.debug("worker started", extra={"worker": slot.index, "pid": slot.proc.pid,
@@ -222,6 +256,7 @@ class Supervisor:
         log.debug("worker ready", extra={"worker": slot.index, "pid": slot.proc.pid,
                                          "gpu": slot.gpu})
         slot.ready = True
+        slot.beats, slot.beat_at = slot.board.beats(), monotonic()
         slot.reports = asyncio.create_task(self._read_reports(slot.proc.pid, reader, transport))
         return True
 
@@ -265,29 +300,95 @@ class Supervisor:
                     "worker engine reload failed", extra={"pid": pid, **result})
 
     async def _keep(self, slot: Slot) -> None:
-        """Restart the slot's worker whenever it dies on its own, with back-off."""
-        delay = BACKOFF_MIN_S
+        """Restart the slot's worker whenever it dies on its own or is killed stalled."""
         started = monotonic()
         while True:
             returncode = await slot.proc.wait()
             if self.stop.is_set():
                 return
-            up = monotonic() - started
-            if up >= STABLE_S:
-                delay = BACKOFF_MIN_S
-            log.error("worker died", extra={"worker": slot.index, "pid": slot.proc.pid,
-                                            "exit": exit_text(returncode),
-                                            "up_s": round(up, 1), "restart_in_s": delay})
-            try:
-                await asyncio.wait_for(self.stop.wait(), delay)
+            delay = self._died(slot, returncode, monotonic() - started)
+            if delay:
+                await self._back_off(slot, delay)
+            if self.stop.is_set():
                 return
-            except TimeoutError:
-                pass
-            delay = min(delay * 2, BACKOFF_MAX_S)
             started = monotonic()
             if await self._spawn(slot):
                 log.info("worker restarted", extra={"worker": slot.index, "pid": slot.proc.pid,
                                                     "gpu": slot.gpu})
+
+    def _died(self, slot: Slot, returncode: int, up: float) -> float:
+        """Log a death with the calls the worker was running; the back-off before its
+        restart. A worker that was serving and died in an engine call (or was stalled)
+        was killed by a request: restarted at once, however often, since requests set
+        that pace. One that dies on its own, or before it is ready, is restarted at
+        once FREE_RESTARTS times in a row, then with a growing back-off."""
+        calls = slot.board.calls() if slot.board is not None else []
+        reason = "stalled" if slot.stalled else "died"
+        self.replaced[reason] += 1
+        for other in self.slots:
+            if other.board is not None:
+                other.board.set_counts(self.replaced["died"], self.replaced["stalled"])
+        by_request = slot.ready and (slot.stalled or bool(calls))
+        if by_request or (slot.ready and up >= STABLE_S):
+            slot.strikes = 0
+        else:
+            slot.strikes += 1
+        extra = slot.strikes - FREE_RESTARTS
+        delay = 0.0 if extra <= 0 else min(BACKOFF_MIN_S * 2 ** (extra - 1), BACKOFF_MAX_S)
+        fields = {"worker": slot.index, "pid": slot.proc.pid, "exit": exit_text(returncode),
+                  "up_s": round(up, 1), "restart_in_s": delay}
+        if slot.stalled:
+            fields["reason"] = "stalled"
+        if calls:
+            fields["running"] = calls  # the request(s) it died on
+        elif not slot.ready:
+            fields["reason"] = "died before it was ready"
+        log.error("worker died", extra=fields)
+        return delay
+
+    async def _back_off(self, slot: Slot, delay: float) -> None:
+        """Wait ``delay`` seconds before a restart, or less: never while no worker
+        serves the port, if this one could (it had started before it died)."""
+        deadline = monotonic() + delay
+        while (left := deadline - monotonic()) > 0:
+            if slot.ready and not any(s.ready and s.proc.returncode is None
+                                      for s in self.slots):
+                log.warning("no worker is serving: restarting one now, back-off or not",
+                            extra={"worker": slot.index})
+                return
+            try:
+                await asyncio.wait_for(self.stop.wait(), min(left, WATCH_S))
+                return
+            except TimeoutError:
+                pass
+
+    async def _watch(self) -> None:
+        """Kill a worker whose event loop has stopped beating for workerStallS (an
+        engine call hung on it): it still holds its share of the port (SO_REUSEPORT),
+        so new connections would wait on it for good. _keep restarts it."""
+        stall_s = self.config.worker_stall_s
+        if stall_s <= 0:
+            return
+        while True:
+            try:
+                await asyncio.wait_for(self.stop.wait(), WATCH_S)
+                return
+            except TimeoutError:
+                pass
+            now = monotonic()
+            for slot in self.slots:
+                if not slot.ready or slot.stalled or slot.proc.returncode is not None:
+                    continue
+                beats = slot.board.beats()
+                if beats != slot.beats:
+                    slot.beats, slot.beat_at = beats, now
+                elif now - slot.beat_at >= stall_s:
+                    slot.stalled = True
+                    log.error("worker stalled", extra={
+                        "worker": slot.index, "pid": slot.proc.pid,
+                        "silent_s": round(now - slot.beat_at, 1), "running": slot.board.calls(),
+                        "action": "killed (SIGKILL), to be replaced"})
+                    _signal(slot.proc, signal.SIGKILL)
 
     async def _stop_all(self) -> None:
         """SIGTERM every live worker, wait for the drain, SIGKILL what is left."""

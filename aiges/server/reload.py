@@ -18,7 +18,6 @@ engine starts with none (the answer lists the ids dropped).
 from __future__ import annotations
 
 import asyncio
-import hmac
 import logging
 import os
 from functools import partial
@@ -30,6 +29,7 @@ from aiohttp import web
 from aiges import errors
 from aiges.errors import AigesError
 from aiges.generation import Generation, open_engine
+from aiges.resources import same_secret
 from aiges.server import ops
 from aiges.server.responses import error, json_body, read_body
 from aiges.server.state import STATE, State
@@ -45,7 +45,7 @@ def add_routes(app: web.Application) -> None:
 
 def new_generation(state: State, engine, number: int) -> Generation:
     return Generation(number, engine, state.config, state.metrics,
-                      partial(ops.session_end, state))
+                      partial(ops.session_end, state), state.board)
 
 
 async def start(state: State, gen: Generation) -> None:
@@ -199,7 +199,7 @@ def check_admin(request: web.Request, token: str) -> None:
         raise AigesError(errors.INVALID_OPERATION, "admin requests must be "
                          "Content-Type: application/json", 415)
     given = request.headers.get(ADMIN_TOKEN_HEADER, "")
-    if token and not hmac.compare_digest(given.encode(), token.encode()):
+    if token and not same_secret(given, token):
         raise AigesError(errors.INVALID_OPERATION, f"admin requests need the {ADMIN_TOKEN_HEADER} "
                          "header ([aiges] adminToken)", 403)
 

@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from aiohttp import web
 
+from aiges.board import Board
 from aiges.config import Config
 from aiges.engine import Engine
 from aiges.generation import Generation, Generations
@@ -33,6 +34,7 @@ class State:
     tasks: set[asyncio.Task] = field(default_factory=set)  # background work (retirements)
     # Headers every response carries besides CORS (a worker's X-Aiges-Worker).
     extra_headers: dict[str, str] = field(default_factory=dict)
+    board: Board | None = None  # a worker's, shared with its supervisor (aiges.board)
     stop_deadline: float | None = None  # loop time when the drain time of a shutdown ends
     clean: bool = True        # False when shutdown left an engine call running
 

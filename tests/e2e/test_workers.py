@@ -5,6 +5,7 @@ import asyncio
 import json
 import os
 import signal
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -193,3 +194,88 @@ def test_port_in_use_with_workers(start, echo_so):
     second = start(echo_so, "--workers", "2", "--port", str(first.port), ready=False)
     assert second.wait_exit() == 1
     assert "cannot listen" in second.log
+
+
+def supervised(start, engine: str, tmp_path, toml: str = "") -> tuple:
+    path = tmp_path / "aiges.toml"
+    path.write_text(toml)
+    service = start(engine, "--workers", "2", "-c", str(path))
+    return service, worker_pids(service)
+
+
+def try_call(service, doc: dict | None = None, timeout: float = 5) -> str | None:
+    """The worker that answered on a new connection, None when none did in time."""
+    req = urllib.request.Request(service.url + "/v1/svcName",
+                                 data=json.dumps(doc or body()).encode())
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            return resp.headers.get("X-Aiges-Worker")
+    except OSError:
+        return None
+
+
+def test_a_worker_hung_on_its_event_loop_is_replaced(start, native_dir, tmp_path):
+    """An engine call that hangs inline (after a fast streak put exec on the loop)
+    stops the worker's loop while its socket keeps getting connections: the supervisor
+    sees its beats stop, logs what it ran, kills it and starts another."""
+    service, pids = supervised(start, str(native_dir / "libfaulty.so"), tmp_path,
+                               "[aiges]\nworkerStallS = 2\n")
+    for _ in range(200):  # ~100 fast calls each: exec runs inline on both loops
+        assert try_call(service) is not None
+    def hang() -> None:
+        try_call(service, body(params={"fault": "hang"}), timeout=30)
+
+    sent = time.monotonic()
+    threading.Thread(target=hang, daemon=True).start()
+    wait_for(lambda: log_events(service, "worker restarted"), timeout=2 + 2 + 5,
+             what=service.log)
+    stalled = log_events(service, "worker stalled")
+    assert len(stalled) == 1, service.log
+    assert stalled[0]["pid"] in pids
+    assert [call["op"] for call in stalled[0]["running"]] == ["exec"]
+    died = log_events(service, "worker died")[0]
+    assert (died["exit"], died["reason"], died["restart_in_s"]) == ("SIGKILL", "stalled", 0.0)
+    # Detected and replaced within workerStallS + 2 s of the hang.
+    assert 2 <= stalled[0]["silent_s"] < 3
+    assert time.monotonic() - sent < 2 + 2, time.monotonic() - sent
+    answered = [try_call(service, timeout=5) for _ in range(20)]
+    assert None not in answered, answered
+    metrics = urllib.request.urlopen(service.url + "/metrics", timeout=5).read().decode()
+    assert 'aiges_worker_restarts_total{reason="stalled"} 1.0' in metrics
+    assert 'aiges_worker_restarts_total{reason="died"} 0.0' in metrics
+
+
+def test_a_crash_loop_leaves_the_port_served(start, native_dir, tmp_path):
+    """A request that crashes its worker, every 0.5 s for 20 s: workers killed by a
+    request are restarted at once, so one always listens; the supervisor names the
+    request each one died on."""
+    service, _ = supervised(start, str(native_dir / "libfaulty.so"), tmp_path)
+    poison = body(params={"fault": "crash"})
+    stop = time.monotonic() + 20
+
+    def crash() -> None:
+        while time.monotonic() < stop:
+            try_call(service, poison, timeout=2)
+            time.sleep(0.5)
+
+    thread = threading.Thread(target=crash)
+    thread.start()
+    probes = []
+    while time.monotonic() < stop:
+        try:
+            with urllib.request.urlopen(service.url + "/health", timeout=2) as resp:
+                probes.append(resp.status == 200)
+        except OSError:
+            probes.append(False)
+        time.sleep(0.05)
+    thread.join()
+    died = log_events(service, "worker died")
+    assert len(died) >= 20, service.log
+    assert sum(probes) / len(probes) >= 0.95, (sum(probes), len(probes))
+    assert all(d["restart_in_s"] == 0 and d["exit"] == "SIGSEGV" for d in died)
+    assert all([c["op"] for c in d["running"]] == ["exec"] for d in died)
+    assert len({d["running"][0]["sid"] for d in died}) == len(died)
+    metrics = urllib.request.urlopen(service.url + "/metrics", timeout=5).read().decode()
+    restarts = [line for line in metrics.splitlines()
+                if line.startswith('aiges_worker_restarts_total{reason="died"}')]
+    assert float(restarts[0].split()[-1]) == len(died)
