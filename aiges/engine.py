@@ -58,6 +58,7 @@ class Modes:
 class Engine(Protocol):
     path: str
     modes: Modes
+    routes: list[str]  # where the engine says it is served, besides /v1/{service}
 
     def version(self) -> str: ...
 

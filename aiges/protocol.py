@@ -79,18 +79,34 @@ def parse(doc: dict, service: str, header_pass: list[str], sid: str | None = Non
         if key in header and header[key] is not None:
             params[key] = text_value(header[key])
     outputs: dict[str, dict] = {}
-    for key, value in _object(_object(doc, "parameter"), service).items():
-        if isinstance(value, dict):
-            outputs[key] = {k: text_value(v) for k, v in value.items()}
-        elif isinstance(value, list) or value is None:
-            raise AigesError(errors.INVALID_PARAM, f"parameter '{key}' must be a scalar or an object")
-        elif key != "sid":
-            params[key] = text_value(value)
+    for section in _sections(_object(doc, "parameter"), service):
+        for key, value in section.items():
+            if isinstance(value, dict):
+                outputs[key] = {k: text_value(v) for k, v in value.items()}
+            elif isinstance(value, list) or value is None:
+                raise AigesError(errors.INVALID_PARAM,
+                                 f"parameter '{key}' must be a scalar or an object")
+            elif key != "sid":
+                params[key] = text_value(value)
     payload = _object(doc, "payload")
     if need_payload and not payload:
         raise AigesError(errors.INVALID_INPUT, "payload is empty: send at least one input")
     data = [_input(key, value) for key, value in payload.items()]
     return Request(sid, header, params, outputs, data, _psr_ids(header.get("res_id")))
+
+
+def _sections(parameter: dict, service: str) -> list[dict]:
+    """Every section under ``parameter``, as upstream reads them (clients name theirs
+    after the wrapper's serviceId, not always this service's name); the service's own
+    last, so that its values win."""
+    for name, section in parameter.items():
+        if not isinstance(section, dict):
+            raise AigesError(errors.INVALID_PARAM, f"parameter.{name} must be an object: "
+                             f"params go in a section, parameter.{service}.{name}")
+    if len(parameter) == 1:
+        return list(parameter.values())
+    return [v for k, v in parameter.items() if k != service] + \
+        ([parameter[service]] if service in parameter else [])
 
 
 def _psr_ids(value) -> list[int]:

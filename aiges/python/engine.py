@@ -99,6 +99,17 @@ class PythonEngine:
         if ret:
             raise EngineError(op, int(ret), self.error_text(int(ret)))
 
+    @property
+    def routes(self) -> list[str]:
+        """Where upstream serves this wrapper: its ``route`` (one path or a list), else
+        ``/{version}/private/{serviceId}`` once it names a serviceId."""
+        w = self.wrapper
+        route = getattr(w, "route", None)
+        if route:
+            return [str(r) for r in route] if isinstance(route, (list, tuple)) else [str(route)]
+        service_id, version = getattr(w, "serviceId", ""), getattr(w, "version", "")
+        return [f"/{version}/private/{service_id}"] if service_id and version else []
+
     # -- lifecycle ---------------------------------------------------------------------------
     def version(self) -> str:
         return str(getattr(self.wrapper, "version", "") or "")

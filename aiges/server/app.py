@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from time import perf_counter
 
 from aiohttp import WSCloseCode, web
@@ -18,30 +19,57 @@ from aiges.server.state import STATE, State
 from aiges.server.ws import ping, websocket
 
 log = logging.getLogger(__name__)
+ROUTE = re.compile(r"(/[A-Za-z0-9._-]+)+")
 
 
 def create_app(config: Config, engine: Engine) -> web.Application:
     app = web.Application(client_max_size=config.max_body)
-    app[STATE] = State(config, engine)
+    app[STATE] = State(config, engine, aliases=service_aliases(config, engine))
     app.cleanup_ctx.append(_engine_lifecycle)
     app.on_shutdown.append(_end_sessions)
     app.on_response_prepare.append(_server_header)
     base = f"/v1/{config.service}"
-    app.router.add_post(base, post_once)
-    app.router.add_get(base, websocket)
-    app.router.add_post(f"{base}/sessions", session_api.create)
-    app.router.add_post(f"{base}/sessions/{{sid}}", session_api.write)
-    app.router.add_get(f"{base}/sessions/{{sid}}", session_api.poll)
-    app.router.add_delete(f"{base}/sessions/{{sid}}", session_api.delete)
+    _service_routes(app, base)
     resources.add_routes(app, base)
     app.router.add_get("/health", health)
     app.router.add_get("/ping", ping)  # upstream's WebSocket echo
     ops.add_routes(app)  # /ready, /metrics
     reload.add_routes(app)  # /admin/reload
     openapi.add_routes(app)  # /openapi.json, /docs: keep after every other route
+    for alias in app[STATE].aliases:  # after every fixed route: those win a clash
+        _service_routes(app, alias)
     app.router.add_route("OPTIONS", "/{tail:.*}", preflight)
     app.router.add_route("*", "/{tail:.*}", not_found)
     return app
+
+
+def _service_routes(app: web.Application, base: str) -> None:
+    """One-shot requests, WebSocket and HTTP sessions under ``base``."""
+    app.router.add_post(base, post_once)
+    app.router.add_get(base, websocket)
+    app.router.add_post(f"{base}/sessions", session_api.create)
+    app.router.add_post(f"{base}/sessions/{{sid}}", session_api.write)
+    app.router.add_get(f"{base}/sessions/{{sid}}", session_api.poll)
+    app.router.add_delete(f"{base}/sessions/{{sid}}", session_api.delete)
+
+
+def service_aliases(config: Config, engine: Engine) -> list[str]:
+    """The routes the engine declares for itself (a Python wrapper's, upstream's
+    ``/{version}/private/{serviceId}``) that can serve besides /v1/{service}: plain
+    paths that take no route of ours."""
+    ours = {f"/v1/{config.service}", "/health", "/ready", "/metrics", "/ping", "/docs",
+            "/openapi.json", reload.PATH}
+    aliases = []
+    for route in getattr(engine, "routes", ()):
+        path = "/" + route.strip("/")
+        if path in ours or path in aliases or path.startswith("/docs/") or \
+                not ROUTE.fullmatch(path) or path.startswith(f"/v1/{config.service}/"):
+            log.warning("the engine's declared route is not served", extra={
+                "route": route, "why": "taken, or not a plain path (letters, digits, "
+                                       "- _ . / only)"})
+            continue
+        aliases.append(path)
+    return aliases
 
 
 async def _engine_lifecycle(app: web.Application):

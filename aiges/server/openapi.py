@@ -53,7 +53,10 @@ async def serve(request: web.Request) -> web.Response:
 
 async def _build_on_startup(app: web.Application) -> None:
     state = app[STATE]
-    app[CACHE].document = orjson.dumps(document(state.config, state.engine, routes_of(app)))
+    aliases = tuple(state.aliases)
+    routes = [(method, path) for method, path in routes_of(app)
+              if not path.startswith(aliases)]  # the same operations, documented once
+    app[CACHE].document = orjson.dumps(document(state.config, state.engine, routes, aliases))
 
 
 def routes_of(app: web.Application) -> list[tuple[str, str]]:
@@ -83,8 +86,10 @@ def engine_schema_of(config: Config, engine: Engine) -> engine_schema.EngineSche
         return None
 
 
-def document(config: Config, engine: Engine, routes: list[tuple[str, str]]) -> dict:
-    """The OpenAPI document for ``routes`` (pairs from ``routes_of``)."""
+def document(config: Config, engine: Engine, routes: list[tuple[str, str]],
+             aliases: tuple[str, ...] = ()) -> dict:
+    """The OpenAPI document for ``routes`` (pairs from ``routes_of``); ``aliases``: where
+    the /v1/{service} routes are served too."""
     declared = engine_schema_of(config, engine)
     parts = Parts(config.service, declared, engine.modes)
     paths: dict[str, dict] = {}
@@ -98,7 +103,9 @@ def document(config: Config, engine: Engine, routes: list[tuple[str, str]]) -> d
     return {
         "openapi": VERSION,
         "info": {"title": f"aiges: {config.service}", "version": aiges.__version__,
-                 "description": _description(config, engine, declared)},
+                 "description": _description(config, engine, declared) + "".join(
+                     f"\n\nEvery /v1/{config.service} route is also served under {alias} "
+                     "(the route the engine declares)." for alias in aliases)},
         "servers": [{"url": "/"}],
         "tags": parts.tags(),
         "paths": paths,

@@ -34,6 +34,8 @@ class State:
     tasks: set[asyncio.Task] = field(default_factory=set)  # background work (retirements)
     # Headers every response carries besides CORS (a worker's X-Aiges-Worker).
     extra_headers: dict[str, str] = field(default_factory=dict)
+    # Where the service also answers: the engine's declared routes (aiges.server.app).
+    aliases: list[str] = field(default_factory=list)
     board: Board | None = None  # a worker's, shared with its supervisor (aiges.board)
     stop_deadline: float | None = None  # loop time when the drain time of a shutdown ends
     clean: bool = True        # False when shutdown left an engine call running

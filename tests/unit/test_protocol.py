@@ -40,6 +40,29 @@ def test_sid_is_always_the_loaders():
     assert req.params["sid"] == req.sid != "forged"
 
 
+def test_every_section_under_parameter_is_read_the_services_own_last():
+    """Upstream reads every object under ``parameter``: clients name their section after
+    the wrapper's serviceId, which need not be the service name here."""
+    doc = request()
+    doc["parameter"] = {"svc": {"lang": "en", "rate": 8000},
+                        "mnist": {"lang": "fr", "beam": 4, "out": {"encoding": "utf8"}}}
+    req = protocol.parse(doc, "svc", [], sid="s1")
+    assert req.params == {"sid": "s1", "lang": "en", "rate": "8000", "beam": "4"}
+    assert req.outputs == {"out": {"encoding": "utf8"}}
+    doc["parameter"] = {"mnist": {"lang": "fr"}}
+    assert protocol.parse(doc, "svc", []).params["lang"] == "fr"
+
+
+@pytest.mark.parametrize("section", [1, "en", [1], True])
+def test_a_parameter_section_that_is_not_an_object_is_10107(section):
+    doc = request()
+    doc["parameter"]["lang"] = section
+    with pytest.raises(AigesError) as info:
+        protocol.parse(doc, "svc", [])
+    assert info.value.code == errors.INVALID_PARAM
+    assert "parameter.lang must be an object" in info.value.message
+
+
 @pytest.mark.parametrize("field, kind", [("audio", DataType.AUDIO), ("image", DataType.IMAGE),
                                          ("video", DataType.VIDEO)])
 def test_data_type_follows_the_field(field, kind):
