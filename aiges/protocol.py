@@ -71,7 +71,9 @@ def _object(doc: dict, key: str) -> dict:
 
 
 def parse(doc: dict, service: str, header_pass: list[str], sid: str | None = None,
-          need_payload: bool = True) -> Request:
+          need_payload: bool = True, enums: dict[str, frozenset[str]] | None = None) -> Request:
+    """``enums``: param -> the values allowed (as text), from [schema] or the wrapper's
+    declarations; another value is 10107."""
     header = _object(doc, "header")
     sid = sid or new_sid()
     params: dict[str, str] = {"sid": sid}
@@ -88,11 +90,21 @@ def parse(doc: dict, service: str, header_pass: list[str], sid: str | None = Non
                                  f"parameter '{key}' must be a scalar or an object")
             elif key != "sid":
                 params[key] = text_value(value)
+    if enums:
+        _check_enums(params, enums)
     payload = _object(doc, "payload")
     if need_payload and not payload:
         raise AigesError(errors.INVALID_INPUT, "payload is empty: send at least one input")
     data = [_input(key, value) for key, value in payload.items()]
     return Request(sid, header, params, outputs, data, _psr_ids(header.get("res_id")))
+
+
+def _check_enums(params: dict[str, str], enums: dict[str, frozenset[str]]) -> None:
+    for key, allowed in enums.items():
+        value = params.get(key)
+        if value is not None and value not in allowed:
+            raise AigesError(errors.INVALID_PARAM, f"parameter {key} = {value!r} is not "
+                             f"allowed: one of {', '.join(sorted(allowed))}")
 
 
 def _sections(parameter: dict, service: str) -> list[dict]:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from aiges import sdk
+from aiges.protocol import text_value
 from aiges.core.types import Types
 
 DATA_TYPES = ("text", "audio", "image", "video")
@@ -199,6 +200,14 @@ def _allowed(param: Param, value) -> bool:
     if param.minimum is not None and value < param.minimum:
         return False
     return param.maximum is None or value <= param.maximum
+
+
+def enums(schema: EngineSchema | None) -> dict[str, frozenset[str]]:
+    """Param -> its allowed values as the text an engine gets ("16000", "true")."""
+    if schema is None:
+        return {}
+    return {key: frozenset(text_value(v) for v in param.enum)
+            for key, param in schema.params.items() if param.enum}
 
 
 # -- a Python wrapper's field declarations -----------------------------------------------------

@@ -9,6 +9,7 @@ from time import perf_counter
 from aiohttp import WSCloseCode, web
 
 from aiges import errors, protocol
+from aiges import schema as engine_schema
 from aiges.config import Config
 from aiges.engine import Engine
 from aiges.errors import AigesError
@@ -24,7 +25,10 @@ ROUTE = re.compile(r"(/[A-Za-z0-9._-]+)+")
 
 def create_app(config: Config, engine: Engine) -> web.Application:
     app = web.Application(client_max_size=config.max_body)
-    app[STATE] = State(config, engine, aliases=service_aliases(config, engine))
+    # Enums of [schema] only: upstream never checked a wrapper's declared ones, and
+    # its clients may send other values.
+    app[STATE] = State(config, engine, aliases=service_aliases(config, engine),
+                       enums=engine_schema.enums(config.schema))
     app.cleanup_ctx.append(_engine_lifecycle)
     app.on_shutdown.append(_end_sessions)
     app.on_response_prepare.append(_server_header)

@@ -84,8 +84,7 @@ def begin(state: State, body: bytes, route: str, started: float) -> Answer | Pen
 
 
 def _parse(state: State, body: bytes, sid: str) -> Request:
-    config = state.config
-    return protocol.parse(protocol.loads(body), config.service, config.header_pass, sid)
+    return state.parse(protocol.loads(body), sid)
 
 
 def _big(items) -> bool:

@@ -55,7 +55,7 @@ async def load(request: web.Request) -> web.Response:
         header = doc.get("header")
         wanted = _res_id(header.get("res_id") if isinstance(header, dict) else None,
                          "header.res_id")
-        req = protocol.parse(doc, state.config.service, state.config.header_pass, sid)
+        req = state.parse(doc, sid)
         gen = state.generation  # the engine now serving: a reload meanwhile does not move it
         res_id = gen.resources.reserve(wanted)
         token = gen.resources.token(res_id)  # now: the id may be unloaded before we answer

@@ -31,8 +31,7 @@ async def create(request: web.Request) -> web.Response:
         try:
             body = await read_body(request)
             doc = protocol.loads(body) if body.strip() else {}
-            req = protocol.parse(doc, state.config.service, state.config.header_pass, sid,
-                                 need_payload=False)
+            req = state.parse(doc, sid, need_payload=False)
         except AigesError as exc:
             state.sessions.reject(sid, MODE, exc)
             raise
@@ -49,8 +48,7 @@ async def write(request: web.Request) -> web.Response:
     sid = request.match_info["sid"]
     try:
         session = state.generations.session(sid, MODE)
-        req = protocol.parse(protocol.loads(await read_body(request)), state.config.service,
-                             state.config.header_pass, sid)
+        req = state.parse(protocol.loads(await read_body(request)), sid)
         await session.write(req.data)
         return await _answer(request, session)
     except AigesError as exc:

@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from aiohttp import web
 
+from aiges import protocol
 from aiges.board import Board
 from aiges.config import Config
 from aiges.engine import Engine
@@ -34,11 +35,19 @@ class State:
     tasks: set[asyncio.Task] = field(default_factory=set)  # background work (retirements)
     # Headers every response carries besides CORS (a worker's X-Aiges-Worker).
     extra_headers: dict[str, str] = field(default_factory=dict)
+    enums: dict[str, frozenset[str]] = field(default_factory=dict)  # param -> allowed values
     # Where the service also answers: the engine's declared routes (aiges.server.app).
     aliases: list[str] = field(default_factory=list)
     board: Board | None = None  # a worker's, shared with its supervisor (aiges.board)
     stop_deadline: float | None = None  # loop time when the drain time of a shutdown ends
     clean: bool = True        # False when shutdown left an engine call running
+
+    def parse(self, doc: dict, sid: str | None, need_payload: bool = True) -> protocol.Request:
+        """A request document as this service reads it: its parameter section, headerPass
+        and the enums its schema declares."""
+        config = self.config
+        return protocol.parse(doc, config.service, config.header_pass, sid, need_payload,
+                              self.enums)
 
     def drain_left(self) -> float:
         """Seconds left of the shutdown's drain time (all of it before shutdown)."""

@@ -111,8 +111,7 @@ def _parse(msg, state: State, sid: str | None):
         except AigesError as exc:
             # Upstream answers a frame it cannot parse with 10163.
             raise AigesError(errors.WS_BAD_JSON, exc.message) from None
-        return protocol.parse(doc, state.config.service, state.config.header_pass, sid,
-                              need_payload=sid is not None)
+        return state.parse(doc, sid, need_payload=sid is not None)
     if msg.type == WSMsgType.BINARY:
         raise AigesError(errors.INVALID_INPUT, "frames must be JSON text, not binary")
     return None

@@ -103,6 +103,19 @@ async def test_the_example_request_gets_an_echo(http, echo_docs):
     assert json.loads(out["payload"]["params"]["text"])["lang"] == "en"
 
 
+async def test_a_value_outside_a_declared_enum_is_refused(http, echo_docs):
+    doc = {"parameter": {"svcName": {"lang": "fr"}},
+           "payload": {"input": {"text": base64.b64encode(b"hi").decode()}}}
+    for path in ("/v1/svcName", "/v1/svcName/sessions"):
+        async with http.post(echo_docs.url + path, json=doc) as resp:
+            answer = await resp.json()
+            assert (resp.status, answer["header"]["code"]) == (400, 10107), path
+            assert "one of en, zh" in answer["header"]["message"]
+    async with http.ws_connect(echo_docs.url + "/v1/svcName") as ws:
+        await ws.send_json(doc)
+        assert (await ws.receive_json())["header"]["code"] == 10107
+
+
 async def test_swagger_ui_page_and_assets(http, echo_docs):
     status, headers, body = await get(http, echo_docs.url + "/docs")
     assert status == 200 and headers["Content-Type"] == "text/html; charset=utf-8"

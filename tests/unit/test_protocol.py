@@ -137,3 +137,17 @@ def test_text_output_that_is_not_utf8_comes_back_as_base64():
 def test_render_failure():
     assert orjson.loads(protocol.failure(10001, "bad", "s")) == {
         "header": {"code": 10001, "message": "bad", "sid": "s"}}
+
+
+def test_enums_declared_by_the_schema_are_enforced():
+    doc = request()
+    doc["parameter"]["svc"]["lang"] = "fr"
+    enums = {"lang": frozenset({"en", "zh"}), "rate": frozenset({"16000", "8000"})}
+    with pytest.raises(AigesError) as info:
+        protocol.parse(doc, "svc", [], enums=enums)
+    assert (info.value.code, info.value.http_status) == (errors.INVALID_PARAM, 400)
+    assert info.value.message == "parameter lang = 'fr' is not allowed: one of en, zh"
+    doc["parameter"]["svc"]["lang"] = "zh"
+    assert protocol.parse(doc, "svc", [], enums=enums).params["rate"] == "16000"
+    del doc["parameter"]["svc"]["lang"]  # absent: the engine's default
+    protocol.parse(doc, "svc", [], enums=enums)
