@@ -18,6 +18,9 @@ INVALID_PARAM = 10107
 NO_INSTANCE = 10110
 SESSION_TIMEOUT = 10114
 WS_BAD_JSON = 10163  # upstream's code for a WebSocket frame that is not JSON
+# Ours (upstream had no such refusal): a route switched off, or a secret missing or
+# wrong (admin token, a resource's res_token).
+FORBIDDEN = 10120
 ENGINE_INIT = 10901
 ENGINE_FINI = 10902
 ENGINE_LOAD_RES = 10903
@@ -57,6 +60,7 @@ HTTP_STATUS = {
     NO_INSTANCE: 429,
     SESSION_TIMEOUT: 408,
     WS_BAD_JSON: 400,
+    FORBIDDEN: 403,
 }
 
 

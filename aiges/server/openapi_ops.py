@@ -220,7 +220,7 @@ class Parts:
             "description": "Unloads the resource (wrapperUnloadRes). Only its owner may: "
                            f"the {TOKEN_HEADER} header must hold the res_token its load "
                            f"answered, or {ADMIN_TOKEN_HEADER} the operator's [aiges] "
-                           "adminToken (when one is set). Else 403 (10003) and the resource "
+                           "adminToken (when one is set). Else 403 (10120) and the resource "
                            "stays loaded. An id not loaded is 404 whatever the headers.",
             "parameters": [{"name": res_id, "in": "path", "required": True,
                             "description": "the res_id the load answered",
@@ -285,7 +285,7 @@ class Parts:
                     "Reloaded: the new engine serves."),
                 "400": _json(problem, "The body is not JSON (10000) or engine is not a "
                                       "path (10107)."),
-                "403": _json(problem, "Reload by request is off (10003)."),
+                "403": _json(problem, "Reload by request is off, or the admin token is missing (10120)."),
                 "409": _json(problem, "A reload is already running (10003)."),
                 "422": _json(problem, "The new engine cannot be loaded (10901, with the "
                                       "reason); the old one serves on."),

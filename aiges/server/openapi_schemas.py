@@ -228,9 +228,9 @@ ERRORS = {
                  "10008 unknown session, 10101 session already ended, 10107 resource not "
                  "loaded."),
     "SessionTimeout": (408, 10114, "session timed out", "10114: the session was idle too long."),
-    "NotOwner": (403, 10003, "resource 1 is unloaded only with the X-Aiges-Resource-Token "
+    "NotOwner": (403, 10120, "resource 1 is unloaded only with the X-Aiges-Resource-Token "
                  "header holding the res_token its load answered",
-                 "10003: not the resource's owner (no or a wrong X-Aiges-Resource-Token) nor "
+                 "10120: not the resource's owner (no or a wrong X-Aiges-Resource-Token) nor "
                  "the operator (X-Aiges-Admin-Token): the resource stays loaded."),
     "Conflict": (409, 10107, "resource 1 is already loaded",
                  "The resource id is in use, or being loaded or unloaded."),

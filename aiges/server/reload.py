@@ -178,8 +178,8 @@ async def admin_reload(request: web.Request) -> web.Response:
     state = request.app[STATE]
     try:
         if not state.config.admin_reload:
-            raise AigesError(errors.INVALID_OPERATION, "reload by request is off: set [aiges] "
-                             "adminReload = true (or --admin-reload)", 403)
+            raise AigesError(errors.FORBIDDEN, "reload by request is off: set [aiges] "
+                             "adminReload = true (or --admin-reload)")
         check_admin(request, state.config.admin_token)
         path = _engine_path(await read_body(request))
         # A client that goes away does not cut a reload short: it always completes.
@@ -200,8 +200,8 @@ def check_admin(request: web.Request, token: str) -> None:
                          "Content-Type: application/json", 415)
     given = request.headers.get(ADMIN_TOKEN_HEADER, "")
     if token and not same_secret(given, token):
-        raise AigesError(errors.INVALID_OPERATION, f"admin requests need the {ADMIN_TOKEN_HEADER} "
-                         "header ([aiges] adminToken)", 403)
+        raise AigesError(errors.FORBIDDEN, f"admin requests need the {ADMIN_TOKEN_HEADER} "
+                         "header ([aiges] adminToken)")
 
 
 def _engine_path(body: bytes) -> str | None:

@@ -109,15 +109,15 @@ async def listing(request: web.Request) -> web.Response:
 
 def _authorise(request: web.Request, ids: ResourceIds, res_id: int, admin_token: str) -> None:
     """The owner (the load's res_token) or the operator (the adminToken, when set) may
-    unload; anyone else gets 10003, HTTP 403. An id not loaded is 404 (ids.owned)."""
+    unload; anyone else gets 10120, HTTP 403. An id not loaded is 404 (ids.owned)."""
     if admin_token and same_secret(request.headers.get(ADMIN_TOKEN_HEADER, ""), admin_token):
         return
     if ids.owned(res_id, request.headers.get(TOKEN_HEADER, "")):
         return
     operator = f" (or {ADMIN_TOKEN_HEADER} with [aiges] adminToken)" if admin_token else ""
-    raise AigesError(errors.INVALID_OPERATION,
+    raise AigesError(errors.FORBIDDEN,
                      f"resource {res_id} is unloaded only with the {TOKEN_HEADER} header "
-                     f"holding the res_token its load answered{operator}", 403)
+                     f"holding the res_token its load answered{operator}")
 
 
 def _answer(sid: str, res_id: int, token: str | None = None) -> web.Response:

@@ -227,7 +227,7 @@ async def test_only_the_loads_token_unloads(http, hotwords, counters_file):
     for given, admin in ((None, None), ("", None), ("wrong", None), (token + "x", None),
                          (other["res_token"], None), (None, ""), (None, token)):
         status, doc = await unload(http, hotwords, 1, given, admin)
-        assert (status, doc["header"]["code"]) == (403, 10003), (given, admin)
+        assert (status, doc["header"]["code"]) == (403, 10120), (given, admin)
         assert "X-Aiges-Resource-Token" in doc["header"]["message"]
         assert "res_token" in doc["header"]["message"] and doc["header"]["sid"]
         assert token not in doc["header"]["message"]
@@ -256,7 +256,7 @@ async def test_the_admin_token_unloads_any_resource(http, hotwords_admin, counte
     await load(http, hotwords_admin, "fan")
     for admin in ("", "op-secre", "op-secretx", "OP-SECRET", token):
         status, doc = await unload(http, hotwords_admin, 2, admin=admin)
-        assert (status, doc["header"]["code"]) == (403, 10003), admin
+        assert (status, doc["header"]["code"]) == (403, 10120), admin
         assert "X-Aiges-Admin-Token" in doc["header"]["message"]
     assert await loaded(http, hotwords_admin) == [1, 2]
 

@@ -68,7 +68,7 @@ async def test_admin_reload_is_off_by_default(served):
     resp = await client.post("/admin/reload", json={})
     assert resp.status == 403
     header = (await resp.json())["header"]
-    assert header["code"] == 10003 and "adminReload" in header["message"]
+    assert header["code"] == 10120 and "adminReload" in header["message"]
     health = await (await client.get("/health")).json()
     assert (health["version"], health["generation"], health["reloads"]) == ("echo/1.0.0", 1, 0)
 
