@@ -163,4 +163,5 @@ async def not_found(request: web.Request) -> web.Response:
     service = request.app[STATE].config.service
     return error(AigesError(errors.INVALID_OPERATION,
                             f"no route {request.method} {request.path}; "
-                            f"one-shot requests go to POST /v1/{service}", http_status=404))
+                            f"one-shot requests go to POST /v1/{service}; every route is "
+                            f"described at /docs", http_status=404))

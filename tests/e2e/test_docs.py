@@ -116,6 +116,12 @@ async def test_a_value_outside_a_declared_enum_is_refused(http, echo_docs):
         assert (await ws.receive_json())["header"]["code"] == 10107
 
 
+async def test_an_unknown_route_points_at_the_docs(http, echo_docs):
+    async with http.get(echo_docs.url + "/") as resp:
+        assert resp.status == 404
+        assert "described at /docs" in (await resp.json())["header"]["message"]
+
+
 async def test_swagger_ui_page_and_assets(http, echo_docs):
     status, headers, body = await get(http, echo_docs.url + "/docs")
     assert status == 200 and headers["Content-Type"] == "text/html; charset=utf-8"
