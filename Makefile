@@ -7,7 +7,8 @@ BIN    := $(VENV)/bin
 BUILD  := build
 PORT   ?= 1888
 
-.PHONY: serve test install install-test engines ctest ctest-asan pytest bench clean browser
+.PHONY: serve test install install-test engines ctest ctest-asan pytest bench clean browser \
+        train-digits
 
 serve: install engines
 	$(BIN)/aiges-load $(BUILD)/native_examples/libecho.so --port $(PORT)
@@ -54,6 +55,13 @@ pytest:
 # The benchmark suite (benchmarks/suite.py): about 20 minutes; BENCH_ARGS=--quick for a smoke run.
 bench: install engines
 	$(BIN)/python benchmarks/suite.py $(BENCH_ARGS) --json benchmarks/results/suite.json
+
+# Retrains the digits sample (tools/train_digits.py, needs the [train] extra: scikit-learn)
+# and rewrites the committed model and held-out files; TRAIN_ARGS="--model-dir D --py-dir D"
+# writes them elsewhere.
+train-digits: $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[train]'
+	$(BIN)/python tools/train_digits.py $(TRAIN_ARGS)
 
 clean:
 	rm -rf $(BUILD) $(BUILD)-asan $(VENV)

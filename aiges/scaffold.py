@@ -1,13 +1,23 @@
 """`aiges create`: a new engine project from the templates under aiges/templates/<lang>/.
 
 Templates are plain files. Rendering replaces ``{{name}}`` (in contents and in file
-names), drops a trailing ``.tmpl`` (it keeps template .py/.c files from being
-collected, linted or built as part of aiges itself) and turns a leading ``dot-``
-into ``.`` (hidden files may be dropped by packaging globs).
+names) and the placeholders below, drops a trailing ``.tmpl`` (it keeps template
+.py/.c files from being collected, linted or built as part of aiges itself) and turns
+a leading ``dot-`` into ``.`` (hidden files may be dropped by packaging globs).
+
+A project's commands name the Python that created it by its absolute path (a venv's
+``bin/python``, not resolved: its link target lacks aiges), so they work without
+activating anything or having aiges on PATH:
+  {{python}}        that interpreter, quoted for a shell
+  {{aiges_load}}    the aiges-load beside it (else ``python -m aiges.cli``), for a shell
+  {{cmake_python}}  the interpreter as a CMake bracket argument, asked for the headers
 """
 from __future__ import annotations
 
+import os
 import re
+import shlex
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +34,17 @@ CMAKE_RESERVED = frozenset({
 })
 
 
+# What `aiges create` prints after "next:"; the generated README gives the same commands.
+NEXT_STEPS = {
+    "c": ("cd {root}",
+          "cmake -S . -B build && cmake --build build && ctest --test-dir build",
+          "{aiges_load} build/lib{name}.so -c aiges.toml"),
+    "python": ("cd {root}",
+               "{python} -m unittest -v",
+               "{aiges_load} wrapper.py -c aiges.toml"),
+}
+
+
 class ScaffoldError(Exception):
     """A request `aiges create` refuses (bad name, existing project); the text is for users."""
 
@@ -32,6 +53,7 @@ class ScaffoldError(Exception):
 class Project:
     root: Path
     files: list[Path]  # relative to root, in the order written
+    next_steps: list[str]  # shell commands: cd into it, build and test, serve
 
 
 def validate_name(name: str, lang: str = DEFAULT_LANG) -> str:
@@ -57,10 +79,12 @@ def template_files(lang: str) -> list[Path]:
                   if p.is_file() and "__pycache__" not in p.parts)
 
 
+PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")
+
+
 def render(text: str, values: dict[str, str]) -> str:
-    for key, value in values.items():
-        text = text.replace("{{" + key + "}}", value)
-    return text
+    # One pass: a value (a path) that looks like a placeholder is not replaced again.
+    return PLACEHOLDER.sub(lambda m: values.get(m[1], m[0]), text)
 
 
 def target_path(template: Path, values: dict[str, str]) -> Path:
@@ -74,6 +98,33 @@ def target_path(template: Path, values: dict[str, str]) -> Path:
     return Path(*parts)
 
 
+def interpreter() -> str:
+    """The Python running aiges, absolute but with links kept (see the module doc)."""
+    return os.path.abspath(sys.executable) if sys.executable else "python3"
+
+
+def aiges_load_argv(python: str) -> list[str]:
+    script = Path(python).parent / "aiges-load"
+    return [str(script)] if script.is_file() else [python, "-m", "aiges.cli"]
+
+
+def cmake_bracket(text: str) -> str:
+    """``text`` as a CMake bracket argument: taken literally, no escapes or ${...}."""
+    level = 0
+    while f"]{'=' * level}]" in text:
+        level += 1
+    return f"[{'=' * level}[{text}]{'=' * level}]"
+
+
+def placeholders(name: str, python: str) -> dict[str, str]:
+    return {
+        "name": name,
+        "python": shlex.quote(python),
+        "aiges_load": shlex.join(aiges_load_argv(python)),
+        "cmake_python": cmake_bracket(python),
+    }
+
+
 def check_target(root: Path) -> None:
     if root.is_dir() and any(root.iterdir()):
         raise ScaffoldError(f"{root} already exists and is not empty; not overwritten")
@@ -81,13 +132,15 @@ def check_target(root: Path) -> None:
         raise ScaffoldError(f"{root} already exists and is not a directory")
 
 
-def create(name: str, lang: str = DEFAULT_LANG, parent: Path | str | None = None) -> Project:
-    """Write the ``lang`` project ``name`` into ``parent/name`` (default: ./name)."""
+def create(name: str, lang: str = DEFAULT_LANG, parent: Path | str | None = None,
+           python: str | None = None) -> Project:
+    """Write the ``lang`` project ``name`` into ``parent/name`` (default: ./name); its
+    commands use ``python`` (default: the interpreter running this)."""
     validate_name(name, lang)
     base = template_dir(lang)
     root = Path(parent if parent is not None else Path.cwd()) / name
     check_target(root)
-    values = {"name": name}
+    values = placeholders(name, python or interpreter())
     written = []
     for template in template_files(lang):
         relative = target_path(template, values)
@@ -96,4 +149,5 @@ def create(name: str, lang: str = DEFAULT_LANG, parent: Path | str | None = None
         out.write_text(render((base / template).read_text(encoding="utf-8"), values),
                        encoding="utf-8")
         written.append(relative)
-    return Project(root=root, files=written)
+    steps = [step.format(root=shlex.quote(str(root)), **values) for step in NEXT_STEPS[lang]]
+    return Project(root=root, files=written, next_steps=steps)

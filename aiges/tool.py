@@ -12,15 +12,6 @@ from pathlib import Path
 from aiges import scaffold
 from aiges.client.commands import add_bench, add_call
 
-NEXT_STEPS = {
-    "c": ("cd {root}",
-          "cmake -S . -B build && cmake --build build && ctest --test-dir build",
-          "aiges-load build/lib{name}.so -c aiges.toml"),
-    "python": ("cd {root}",
-               "python -m pytest",
-               "aiges-load wrapper.py -c aiges.toml"),
-}
-
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="aiges", description="Tools for AIGES engines.")
@@ -38,7 +29,9 @@ def add_create(commands) -> None:
         "create", help="scaffold a new engine project",
         description="Create NAME/ with an engine that builds, tests and serves as generated: "
                     "a C library built with CMake (--lang c) or a Python wrapper.py "
-                    "(--lang python, the default, as upstream).")
+                    "(--lang python, the default, as upstream). Its commands (printed after "
+                    "'next:' and in its README) name this Python and its aiges-load by "
+                    "absolute path: they work without activating the environment.")
     p.add_argument("-n", "--name", required=True,
                    help="project name: a letter, then letters, digits, '_' or '-'")
     p.add_argument("--lang", choices=scaffold.LANGS, default=scaffold.DEFAULT_LANG,
@@ -61,8 +54,8 @@ def run_create(args) -> int:
     for path in project.files:
         print(f"  {path}")
     print("next:")
-    for step in NEXT_STEPS[args.lang]:
-        print("  " + step.format(root=project.root, name=args.name))
+    for step in project.next_steps:
+        print("  " + step)
     return 0
 
 

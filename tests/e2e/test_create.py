@@ -1,7 +1,8 @@
 """`aiges create` projects build, test and serve as generated (SPEC 9).
 
-The aiges command runs as `python -m aiges.tool`; CMake reaches it through a
-small `aiges` script put first on PATH.
+They are built, tested and served with the commands `aiges create` prints after
+"next:" (and its README's), run as written by a shell whose PATH holds neither
+the venv's bin nor any `aiges` command, as after `make serve` without activating.
 """
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import importlib.util
 import json
 import os
 import re
+import shlex
 import subprocess
 import sys
 import urllib.parse
@@ -17,9 +19,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import AIGES_LOAD, Service
+
 pytestmark = pytest.mark.e2e
 
 AIGES = [sys.executable, "-m", "aiges.tool"]
+VENV_BIN = Path(sys.executable).parent
 
 needs_sdk = pytest.mark.skipif(
     importlib.util.find_spec("aiges.sdk") is None,
@@ -35,21 +40,38 @@ def run(cmd: list[str], cwd: Path, env: dict | None = None,
     return proc
 
 
-@pytest.fixture
-def env_with_aiges(tmp_path) -> dict:
-    """The environment with an `aiges` command (python -m aiges.tool) first on PATH."""
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    shim = bin_dir / "aiges"
-    shim.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m aiges.tool "$@"\n')
-    shim.chmod(0o755)
-    return {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
-
-
-def env_without_aiges() -> dict:
+def env_without_aiges(**extra: str) -> dict:
+    """PATH without the venv's bin or any other directory holding an `aiges` command."""
     path = [d for d in os.environ.get("PATH", "").split(os.pathsep)
-            if d and not (Path(d) / "aiges").exists()]
-    return {**os.environ, "PATH": os.pathsep.join(path)}
+            if d and Path(d).resolve() != VENV_BIN.resolve() and not (Path(d) / "aiges").exists()]
+    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH")}
+    return {**env, "PATH": os.pathsep.join(path), **extra}
+
+
+def create(tmp_path: Path, name: str, lang: str) -> list[str]:
+    """`aiges create` in tmp_path; the commands it prints after "next:"."""
+    lines = run([*AIGES, "create", "-n", name, "--lang", lang], cwd=tmp_path).stdout.splitlines()
+    steps = [line.strip() for line in lines[lines.index("next:") + 1:]]
+    assert steps[0] == f"cd {name}" and len(steps) == 3, steps
+    return steps
+
+
+def sh(command: str, cwd: Path, env: dict) -> subprocess.CompletedProcess:
+    return run(["sh", "-c", command], cwd=cwd, env=env)
+
+
+def readme_block(readme: str, heading: str) -> list[str]:
+    """The commands of the sh block under ``## heading``, comments dropped."""
+    section = readme.split(f"## {heading}\n", 1)[1]
+    block = re.search(r"```sh\n(.*?)```", section, re.DOTALL)[1]
+    return [line.split("  #")[0].strip() for line in block.splitlines() if line.strip()]
+
+
+def serve_as_printed(step: str, root: Path) -> Service:
+    """The printed serve command, run in the project on a free port (its toml says 1888)."""
+    argv = shlex.split(step)
+    assert argv[0] == AIGES_LOAD, "the serve command names the aiges-load beside the Python"
+    return Service(*argv[1:], cwd=root, env=env_without_aiges())
 
 
 def readme_example(readme: str) -> tuple[str, dict, dict]:
@@ -78,30 +100,37 @@ def check_readme_request(service, root: Path) -> None:
     assert answer["header"]["status"] == documented["header"]["status"]
 
 
-def test_c_project_builds_passes_ctest_and_serves(tmp_path, start, env_with_aiges):
-    run([*AIGES, "create", "-n", "demo", "--lang", "c"], cwd=tmp_path)
-    run(["cmake", "-S", "demo", "-B", "demo/build"], cwd=tmp_path, env=env_with_aiges)
-    run(["cmake", "--build", "demo/build"], cwd=tmp_path)
-    tested = run(["ctest", "--test-dir", "demo/build", "--output-on-failure"], cwd=tmp_path)
+def test_c_project_builds_tests_and_serves_as_printed(tmp_path):
+    cd, build, serve = create(tmp_path, "demo", "c")
+    demo = tmp_path / "demo"
+    assert readme_block((demo / "README.md").read_text(), "Build and test") == [build]
+    assert readme_block((demo / "README.md").read_text(), "Serve") == [serve]
+    tested = sh(f"{cd} && {build}", tmp_path, env_without_aiges())
+    assert f"AIGES headers: {run([*AIGES, '--include-dir'], cwd=tmp_path).stdout.strip()}" \
+        in tested.stdout
     assert "100% tests passed" in tested.stdout
 
-    demo = tmp_path / "demo"
-    service = start(str(demo / "build" / "libdemo.so"), "-c", str(demo / "aiges.toml"))
-    check_readme_request(service, demo)
-    assert "ignored unknown keys" not in service.log
+    service = serve_as_printed(serve, demo)
+    try:
+        check_readme_request(service, demo)
+        assert "ignored unknown keys" not in service.log
+    finally:
+        service.close()
 
 
-def test_c_project_needs_the_headers_and_takes_an_include_dir(tmp_path):
+def test_c_project_without_aiges_says_what_to_set(tmp_path):
     run([*AIGES, "create", "-n", "demo", "--lang", "c"], cwd=tmp_path)
-    lost = run(["cmake", "-S", "demo", "-B", "demo/lost"], cwd=tmp_path,
-               env=env_without_aiges(), ok=False)
+    lost = run(["cmake", "-S", "demo", "-B", "demo/lost", "-DAIGES_PYTHON=/nonexistent/python"],
+               cwd=tmp_path, env=env_without_aiges(), ok=False)
     assert lost.returncode != 0
     assert "Cannot find the AIGES headers" in lost.stdout
-    assert "-DAIGES_INCLUDE_DIR" in lost.stdout
+    assert "/nonexistent/python -m aiges.tool --include-dir" in lost.stdout
+    assert "no aiges command on PATH" in lost.stdout
+    assert "-DAIGES_INCLUDE_DIR" in lost.stdout and "-DAIGES_PYTHON" in lost.stdout
 
     include = run([*AIGES, "--include-dir"], cwd=tmp_path).stdout.strip()
-    run(["cmake", "-S", "demo", "-B", "demo/build", f"-DAIGES_INCLUDE_DIR={include}"],
-        cwd=tmp_path, env=env_without_aiges())
+    run(["cmake", "-S", "demo", "-B", "demo/build", "-DAIGES_PYTHON=/nonexistent/python",
+         f"-DAIGES_INCLUDE_DIR={include}"], cwd=tmp_path, env=env_without_aiges())
     run(["cmake", "--build", "demo/build", "--target", "demo"], cwd=tmp_path)
     assert (tmp_path / "demo" / "build" / "libdemo.so").is_file()
 
@@ -115,17 +144,25 @@ def test_create_refuses_a_non_empty_directory(tmp_path):
 
 
 @needs_sdk
-def test_python_project_passes_its_tests_and_self_check(tmp_path):
-    run([*AIGES, "create", "-n", "pydemo", "--lang", "python"], cwd=tmp_path)
-    run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "pydemo"],
-        cwd=tmp_path)
-    run([sys.executable, "wrapper.py"], cwd=tmp_path / "pydemo")
-
-
-@needs_sdk
-def test_python_project_serves(tmp_path, start):
-    run([*AIGES, "create", "-n", "pydemo", "--lang", "python"], cwd=tmp_path)
+def test_python_project_tests_self_checks_and_serves_as_printed(tmp_path):
+    cd, test, serve = create(tmp_path, "pydemo", "python")
     pydemo = tmp_path / "pydemo"
-    service = start(str(pydemo / "wrapper.py"), "-c", str(pydemo / "aiges.toml"))
-    check_readme_request(service, pydemo)
-    assert "ignored unknown keys" not in service.log
+    readme = (pydemo / "README.md").read_text()
+    assert readme_block(readme, "Test")[0] == test
+    assert readme_block(readme, "Serve") == [serve]
+    # The serve environment (make serve) has no pytest: hide the test extra's.
+    no_pytest = tmp_path / "no_pytest"
+    no_pytest.mkdir()
+    (no_pytest / "pytest.py").write_text("raise ImportError('No module named pytest')\n")
+    env = env_without_aiges(PYTHONPATH=str(no_pytest))
+    tested = sh(f"{cd} && {test}", tmp_path, env)
+    assert re.search(r"^Ran 2 tests in .*\n\nOK$", tested.stdout, re.MULTILINE), tested.stdout
+    for command in readme_block(readme, "Test")[1:]:
+        sh(command, pydemo, env)
+
+    service = serve_as_printed(serve, pydemo)
+    try:
+        check_readme_request(service, pydemo)
+        assert "ignored unknown keys" not in service.log
+    finally:
+        service.close()

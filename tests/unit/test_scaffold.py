@@ -1,4 +1,6 @@
 """`aiges create` (aiges/scaffold.py, aiges/tool.py) without compilers or servers."""
+import shlex
+import sys
 import tomllib
 from pathlib import Path
 
@@ -9,8 +11,7 @@ from aiges import scaffold, tool
 EXPECTED = {
     "c": {"CMakeLists.txt", "README.md", "aiges.toml", ".gitignore", "src/engine.c",
           "tests/test_engine.c"},
-    "python": {"wrapper.py", "test_wrapper.py", "README.md", "aiges.toml", "pytest.ini",
-               ".gitignore"},
+    "python": {"wrapper.py", "test_wrapper.py", "README.md", "aiges.toml", ".gitignore"},
 }
 
 
@@ -61,6 +62,8 @@ def test_python_project_is_valid_python(tmp_path):
     for name in ("wrapper.py", "test_wrapper.py"):
         compile((root / name).read_text(), name, "exec")
     assert 'serviceId = "pydemo"' in (root / "wrapper.py").read_text()
+    # The tests run where `make serve` installed aiges, which has no pytest.
+    assert "pytest" not in (root / "test_wrapper.py").read_text().split('"""')[2]
 
 
 def test_c_project_names_the_library(tmp_path):
@@ -68,8 +71,52 @@ def test_c_project_names_the_library(tmp_path):
     cmake = (root / "CMakeLists.txt").read_text()
     assert "add_library(demo SHARED src/engine.c)" in cmake
     assert "--include-dir" in cmake and "AIGES_INCLUDE_DIR" in cmake
-    assert "aiges-load build/libdemo.so -c aiges.toml" in (root / "README.md").read_text()
+    assert f"set(AIGES_PYTHON [[{sys.executable}]] CACHE FILEPATH" in cmake
     assert '#include "wrapper.h"' in (root / "src" / "engine.c").read_text()
+
+
+@pytest.mark.parametrize("lang", scaffold.LANGS)
+def test_commands_name_the_python_that_created_the_project(tmp_path, lang):
+    project = scaffold.create("demo", lang, tmp_path)
+    venv_bin = Path(sys.executable).parent
+    load = shlex.quote(str(venv_bin / "aiges-load"))
+    serve = {"c": f"{load} build/libdemo.so -c aiges.toml",
+             "python": f"{load} wrapper.py -c aiges.toml"}[lang]
+    test = {"c": "cmake -S . -B build && cmake --build build && ctest --test-dir build",
+            "python": f"{shlex.quote(sys.executable)} -m unittest -v"}[lang]
+    assert project.next_steps == [f"cd {shlex.quote(str(project.root))}", test, serve]
+    readme = (project.root / "README.md").read_text()
+    for step in project.next_steps[1:]:
+        assert f"\n{step}" in readme, step  # each one a line of a command block
+
+
+def test_paths_with_spaces_and_quotes_are_quoted(tmp_path):
+    python = "/opt/my env/it's]]/bin/python"
+    project = scaffold.create("demo", "python", tmp_path / "a b", python=python)
+    quoted = shlex.quote(python)
+    assert project.next_steps == [
+        f"cd '{tmp_path}/a b/demo'", f"{quoted} -m unittest -v",
+        f"{quoted} -m aiges.cli wrapper.py -c aiges.toml"]  # no aiges-load beside it
+    assert shlex.split(project.next_steps[1]) == [python, "-m", "unittest", "-v"]
+    cmake = (scaffold.create("cdemo", "c", tmp_path, python=python).root
+             / "CMakeLists.txt").read_text()
+    assert f"set(AIGES_PYTHON [=[{python}]=] CACHE" in cmake
+
+
+@pytest.mark.parametrize("text, quoted", [
+    ("/usr/bin/python", "[[/usr/bin/python]]"),
+    ("/a]]b", "[=[/a]]b]=]"),
+    ("/a]]b]=]c", "[==[/a]]b]=]c]==]"),
+    ("${HOME}/x\\y\"z;w", '[[${HOME}/x\\y\"z;w]]'),
+])
+def test_cmake_bracket_takes_any_path_literally(text, quoted):
+    assert scaffold.cmake_bracket(text) == quoted
+
+
+def test_a_path_looking_like_a_placeholder_is_not_rendered_again():
+    values = scaffold.placeholders("demo", "/x/{{name}}/python")
+    assert scaffold.render("{{python}} {{name}} {{other}}", values) == \
+        "'/x/{{name}}/python' demo {{other}}"
 
 
 def test_file_names_take_the_placeholder_too():
@@ -101,7 +148,11 @@ def test_cli_create_defaults_to_python_in_the_current_directory(tmp_path, monkey
     monkeypatch.chdir(tmp_path)
     assert tool.main(["create", "-n", "demo"]) == 0
     assert (tmp_path / "demo" / "wrapper.py").is_file()
-    assert "aiges-load wrapper.py -c aiges.toml" in capsys.readouterr().out
+    out = capsys.readouterr().out.splitlines()
+    assert out[out.index("next:") + 1:] == [
+        "  cd demo", f"  {shlex.quote(sys.executable)} -m unittest -v",
+        f"  {shlex.quote(str(Path(sys.executable).parent / 'aiges-load'))} wrapper.py "
+        "-c aiges.toml"]
 
 
 def test_cli_create_into_dir(tmp_path):
