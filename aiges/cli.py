@@ -12,6 +12,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+import aiges
 from aiges import config as configuration
 from aiges import logs
 from aiges.errors import AigesError, EngineLoadError
@@ -24,9 +25,14 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="aiges-load",
         description="Serve an AIGES engine (a wrapper ABI .so or a wrapper.py) over HTTP.")
-    p.add_argument("engine", nargs="?", help="engine: path to lib<name>.so or to a wrapper.py")
+    p.add_argument("engine", nargs="?",
+                   help="engine: path to lib<name>.so or to a wrapper.py (default, as upstream: "
+                        "libwrapper.so in the current folder or on LD_LIBRARY_PATH, or "
+                        "wrapper.py when AIGES_PLUGIN_MODE=python)")
     p.add_argument("-c", "--config", help="aiges.toml (default: ./aiges.toml when present)")
-    p.add_argument("-s", "--service", default="svcName", help="service name in /v1/{service}")
+    p.add_argument("-s", "--service", default="svcName",
+                   help="service name in /v1/{service}, and the aiges.toml section that may "
+                        "hold its http_listen")
     p.add_argument("--host", help="listen address (default from http_listen, 0.0.0.0)")
     p.add_argument("--port", type=int, help="listen port (default from http_listen, 1888)")
     p.add_argument("--instances", type=int, help="engine instances, [fc] max")
@@ -37,8 +43,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--access-log", action=argparse.BooleanOptionalAction, default=None,
                    help="one log line per request and per session ([aiges] accessLog, "
                         "default on)")
-    p.add_argument("-m", "--mode", type=int, default=0,
-                   help="accepted for upstream scripts; only 0 (native) exists")
+    p.add_argument("-m", "--mode", type=int,
+                   help="upstream's config mode: 0 (native, a local file) is what runs here; "
+                        "-m=0 without aiges.toml serves the built-in defaults")
     p.add_argument("--workers", type=int, metavar="N",
                    help="worker processes serving one port, each with its own engine, "
                         "restarted when they die ([aiges] workers, default 1)")
@@ -52,33 +59,189 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--worker-of", type=int, metavar="PID", help=argparse.SUPPRESS)
     p.add_argument("--init", nargs="?", const="aiges.toml", metavar="PATH",
                    help="write a commented default aiges.toml and exit")
+    p.add_argument("--version", action="store_true",
+                   help="print the versions of aiges, Python, aiohttp and cffi, and exit")
+    _upstream_arguments(p)
     return p
 
 
+# -- upstream's command line ------------------------------------------------------------------
+# Upstream's loader (Go `flag`) takes one dash, -k=v or -k v (two dashes too). Its flags
+# with no meaning here, and what they did there: each one given gets one warning line.
+UPSTREAM_IGNORED = {
+    "dc": "xsf's default config name",
+    "p": "the config centre's project",
+    "g": "the config centre's group",
+    "u": "the config centre's companion URL",
+    "plugin": "a plugin mode upstream never read (AIGES_PLUGIN_MODE or the engine argument "
+              "chooses)",
+}
+BVT_FLAGS = {**dict.fromkeys(("bvtProject", "bvtGroup", "bvtService", "bvtVersion",
+                              "bvtCfgFile", "bvtCompanionUrl", "bvtPlatform", "bvtId",
+                              "bvtEngIp", "bvtCb", "bvtServiceAddress"), str),
+             "bvtTimeout": int, "bvtAsync": int, "bvtAble": int}
+UPSTREAM_BOOL = frozenset({"v", "init", "mnist"})
+UPSTREAM_NAMES = UPSTREAM_BOOL | {"m", "c", "s", *UPSTREAM_IGNORED, *BVT_FLAGS}
+GO_TRUE, GO_FALSE = {"1", "t", "T", "true", "TRUE", "True"}, {"0", "f", "F", "false", "FALSE",
+                                                              "False"}
+
+
+def _upstream_arguments(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group(
+        "upstream AIGES flags", "accepted so that upstream's command lines run unchanged; "
+        "also -bvt* (xsf's BVT self-check), ignored with a warning")
+    g.add_argument("-v", dest="upstream_version", action="store_true",
+                   help="print the version and exit")
+    g.add_argument("-init", dest="upstream_init", action="store_true",
+                   help="write ./aiges.toml (an existing one is kept) and exit")
+    g.add_argument("-mnist", action="store_true",
+                   help="upstream downloads a demo project; here: see `aiges create`")
+    for name, why in UPSTREAM_IGNORED.items():
+        g.add_argument(f"-{name}", metavar="VALUE", help=f"upstream: {why}; ignored")
+    for name, kind in BVT_FLAGS.items():
+        g.add_argument(f"-{name}", type=kind, help=argparse.SUPPRESS)
+
+
 def upstream_argv(argv: list[str]) -> list[str]:
-    """Go-style '-c=aiges.toml' becomes '-c aiges.toml' (argparse would keep the '=')."""
+    """Go's flag syntax as argparse reads it: '-c=x' and '--c=x' become '-c x' (argparse
+    would keep the '='); a bool flag stands alone ('-v=true' is '-v', '-v=false' nothing)."""
     out = []
     for arg in argv:
-        match = re.fullmatch(r"-([a-zA-Z])=(.*)", arg)
-        out += [f"-{match[1]}", match[2]] if match else [arg]
+        match = re.fullmatch(r"(--?)([A-Za-z]\w*)(?:=(.*))?", arg, re.S)
+        if not match or match[2] not in UPSTREAM_NAMES or (match[1], match[2]) == ("--", "init"):
+            out.append(arg)  # ours (--init PATH) or not a flag
+        elif match[2] not in UPSTREAM_BOOL:
+            out += [f"-{match[2]}"] + ([] if match[3] is None else [match[3]])
+        elif match[3] is None or match[3] in GO_TRUE:
+            out.append(f"-{match[2]}")
+        elif match[3] not in GO_FALSE:
+            out.append(arg)  # argparse says what is wrong with it
     return out
 
 
+def upstream_notes(args) -> list[str]:
+    """One warning line for each upstream flag given that means nothing here."""
+    notes = []
+    if args.mode not in (None, -1, 0):
+        notes.append(f"-m={args.mode} ignored: upstream's config centre (1) and custom (2) "
+                     f"modes do not exist here; the config is read from local disk")
+    for name, why in UPSTREAM_IGNORED.items():
+        if getattr(args, name) is not None:
+            notes.append(f"upstream flag -{name}={getattr(args, name)} ignored: {why}")
+    for name in BVT_FLAGS:
+        if getattr(args, name) is not None:
+            notes.append(f"upstream flag -{name}={getattr(args, name)} ignored: xsf's BVT "
+                         f"self-check does not exist here")
+    return notes
+
+
+class NoEngine(Exception):
+    """No engine on the command line, and none where upstream's loader looks."""
+
+
+def find_engine(environ, cwd: Path) -> tuple[str, list[str]]:
+    """The engine upstream's loader would run here, and warnings about the choice.
+    AIGES_PLUGIN_MODE=c (the default): libwrapper.so in ``cwd``, then in the
+    LD_LIBRARY_PATH folders; =python: wrapper.py in ``cwd``, then on PYTHONPATH."""
+    mode = environ.get("AIGES_PLUGIN_MODE") or "c"
+    if mode not in ("c", "python"):
+        raise NoEngine(f"AIGES_PLUGIN_MODE={mode}: must be c or python (unset: c)")
+    python_path = [cwd, *_folders(cwd, environ.get("PYTHONPATH"))]
+    if mode == "python":
+        wrapper = _first(python_path, "wrapper.py")
+        if wrapper is None:
+            raise NoEngine(
+                f"no engine given, and AIGES_PLUGIN_MODE=python: no wrapper.py in "
+                f"{_listing(python_path)} (the current folder, then PYTHONPATH). "
+                f"Give it: aiges-load path/to/wrapper.py")
+        return str(wrapper), []
+    library_path = [cwd, *_folders(cwd, environ.get("LD_LIBRARY_PATH"))]
+    library = _first(library_path, "libwrapper.so")
+    if library is None:
+        raise NoEngine(
+            f"no engine given, and no libwrapper.so in {_listing(library_path)} (the current "
+            f"folder, then LD_LIBRARY_PATH). Give it: aiges-load path/to/libengine.so (or "
+            f"wrapper.py), or set AIGES_PLUGIN_MODE=python to serve ./wrapper.py")
+    from aiges.native.embedded import embeds_python
+    reason = embeds_python(library)
+    wrapper = _first(python_path, "wrapper.py") if reason else None
+    if wrapper is None:
+        return str(library), []  # an embedding one alone is refused by the loader, saying why
+    # Upstream's aiges_c_python_wrapper: all it does is run this wrapper.py.
+    return str(wrapper), [f"{library} embeds CPython ({reason}), like upstream's "
+                          f"aiges_c_python_wrapper, which runs wrapper.py: serving {wrapper} "
+                          f"directly"]
+
+
+def _folders(cwd: Path, value: str | None) -> list[Path]:
+    return [cwd / entry for entry in (value or "").split(os.pathsep) if entry]
+
+
+def _first(folders: list[Path], name: str) -> Path | None:
+    return next((folder / name for folder in folders if (folder / name).is_file()), None)
+
+
+def _listing(folders: list[Path]) -> str:
+    return ", ".join(dict.fromkeys(str(folder) for folder in folders))
+
+
+def version_text() -> str:
+    import platform
+
+    import aiohttp
+    import cffi
+    return (f"aiges-load {aiges.__version__} (Python {platform.python_version()}, "
+            f"aiohttp {aiohttp.__version__}, cffi {cffi.__version__})")
+
+
+def _one_shot(args) -> int | None:
+    """The exit status of a flag that does its work and exits; None: serve."""
+    if args.version or args.upstream_version:
+        print(version_text() if args.version else aiges.__version__)
+        return 0
+    if args.mnist:
+        print("aiges-load: -mnist (upstream downloads the aiges_demo mnist project) is not "
+              "available here; `aiges create -n NAME --lang python` writes a Python wrapper "
+              "project that runs and tests out of the box", file=sys.stderr)
+        return 1
+    if args.init or args.upstream_init:
+        return write_default(Path(args.init or "aiges.toml"), keep=args.upstream_init)
+    return None
+
+
+# -- serving ------------------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> int:
     argv = upstream_argv(sys.argv[1:] if argv is None else argv)
     args = parser().parse_args(argv)
-    if args.init:
-        return write_default(Path(args.init))
-    if not args.engine:
-        parser().error("the engine path is required (or --init)")
+    done = _one_shot(args)
+    if done is not None:
+        return done
+    notes = upstream_notes(args)
     try:
+        if not args.engine:
+            args.engine, found = find_engine(os.environ, Path.cwd())
+            notes += found
+            argv = [args.engine, *argv]  # workers load the file found here
         config = load_config(args)
-    except configuration.ConfigError as exc:
+    except (NoEngine, configuration.ConfigError) as exc:
         print(f"aiges-load: {exc}", file=sys.stderr)
         return 2
-    logs.configure(config.log_level, config.log_file)
-    for warning in config.warnings if args.worker_of is None else ():
+    try:
+        logs.configure(config.log_level, config.log_file)
+    except OSError as exc:
+        print(f"aiges-load: cannot write the log file {config.log_file} ([log] file): "
+              f"{exc.strerror}", file=sys.stderr)
+        return 2
+    if config.python_plugin_cmd and args.engine.endswith(".py"):
+        notes.append(f"[aiges] pythonPluginCmd is not run ({config.python_plugin_cmd}): "
+                     f"aiges-load serves {args.engine} in its own process")
+    for warning in [*config.warnings, *notes] if args.worker_of is None else ():
         log.warning(warning)
+    return run(config, args, argv)
+
+
+def run(config: configuration.Config, args, argv: list[str]) -> int:
+    """Serve ``args.engine``: here, on Ray, or in supervised workers started with ``argv``."""
     if args.ray:  # Ray Serve's replicas load the engine, not this process
         from aiges.ray.run import main as run_on_ray
         return run_on_ray(config, args)
@@ -114,16 +277,36 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def load_config(args) -> configuration.Config:
-    path = args.config or ("aiges.toml" if Path("aiges.toml").is_file() else None)
+    path, note = _config_path(args)
     config = configuration.load(path, args.service)
+    if note:
+        config.warnings.append(note)
     if args.workers is not None and args.workers < 1:
         raise configuration.ConfigError(f"--workers must be 1 or more, got {args.workers}")
+    try:
+        level = None if args.log_level is None else configuration.log_level(args.log_level)
+    except ValueError:
+        raise configuration.ConfigError(
+            f"--log-level {args.log_level}: one of debug, info, warning, error") from None
     return configuration.override(
         config, host=args.host, port=args.port, instances=args.instances,
         async_mode=args.async_mode, once_timeout_ms=args.once_timeout_ms,
-        log_level=args.log_level, access_log=args.access_log, workers=args.workers,
+        log_level=level, access_log=args.access_log, workers=args.workers,
         admin_reload=args.admin_reload,
         gpus=None if args.gpus is None else configuration.gpu_list(args.gpus))
+
+
+def _config_path(args) -> tuple[Path | None, str]:
+    """The file to read (None: built-in defaults), and a note on the choice."""
+    default = Path("aiges.toml")
+    path = Path(args.config) if args.config else default
+    if path.exists() or (args.config and path.resolve() != default.resolve()):
+        return path, ""  # a missing file named by -c is an error
+    if args.mode != 0:
+        return (path if args.config else None), ""
+    # Upstream's -m=0 writes its default ./aiges.toml first; nothing is written here.
+    return None, ("-m=0: no aiges.toml here, serving with the built-in defaults (upstream "
+                  "writes its default file first; `aiges-load --init` writes ours)")
 
 
 def load_engine(path: str):
@@ -132,10 +315,11 @@ def load_engine(path: str):
     return open_engine(path)
 
 
-def write_default(path: Path) -> int:
+def write_default(path: Path, keep: bool = False) -> int:
+    """``keep``: an existing file is no error (upstream's -init)."""
     if path.exists():
         print(f"aiges-load: {path} exists; not overwritten", file=sys.stderr)
-        return 1
+        return 0 if keep else 1
     path.write_text(configuration.DEFAULT_TOML)
     print(f"wrote {path}")
     return 0

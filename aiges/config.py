@@ -42,8 +42,9 @@ class Config:
     # 0 = bounded by [fc] max only
     max_sessions: int | None = None
     read_wait_ms: int = 5000  # [aiges] readWait: longest silence after a session's last input
-    log_level: str = "info"
+    log_level: str = "info"  # a logging level's name, lower case
     log_file: str = ""
+    python_plugin_cmd: str = ""  # [aiges] pythonPluginCmd: upstream's, never run here
     access_log: bool = True
     workers: int = 1          # worker processes on one port (SO_REUSEPORT); 1 = no supervisor
     gpus: list[str] = field(default_factory=list)  # CUDA_VISIBLE_DEVICES per worker, round-robin
@@ -66,6 +67,18 @@ def _header_pass(value) -> list[str]:
     if isinstance(value, list):
         return [str(v) for v in value]
     return [v.strip() for v in str(value).replace(",", ";").split(";") if v.strip()]
+
+
+# Upstream's (xsf) level names as well as Python's: warn, fatal.
+LOG_LEVELS = {"debug": "debug", "info": "info", "warn": "warning", "warning": "warning",
+              "error": "error", "fatal": "critical", "critical": "critical"}
+
+
+def log_level(value) -> str:
+    """A [log] level or --log-level as a logging level's name, in lower case."""
+    if not isinstance(value, str) or value.strip().lower() not in LOG_LEVELS:
+        raise ValueError(value)
+    return LOG_LEVELS[value.strip().lower()]
 
 
 def _workers(value) -> int:
@@ -110,9 +123,14 @@ KEYS = {
     ("ws", "sessionTimeout"): ("ws_session_timeout_s", float),
     ("ws", "maxFrame"): ("ws_max_frame", int),
     ("fc", "maxSessions"): ("max_sessions", int),
-    ("log", "level"): ("log_level", str),
+    ("log", "level"): ("log_level", log_level),
     ("log", "file"): ("log_file", str),
+    ("aiges", "pythonPluginCmd"): ("python_plugin_cmd", str),
 }
+# Known keys without a setting of their own: usrCfg is read at the end of load(); upstream's
+# sessMode chose between POST and WebSocket on the service's route, both always served here.
+ACCEPTED = {("aiges", "sessMode"), ("aiges", "usrCfg")}
+KNOWN_SECTIONS = {section for section, _ in KEYS} | {"wrapper", "schema", "ray"}
 
 
 def wrapper_text(value) -> str:
@@ -172,6 +190,9 @@ def load(path: str | Path | None, service: str = "svcName") -> Config:
         if not isinstance(table, dict):
             unknown.append(section)
             continue
+        if section not in KNOWN_SECTIONS and section != service:
+            unknown.append(f"{section}.*")  # upstream's xsf sections ([elog], [lbv2], ...)
+            continue
         if section == "schema":
             config.schema = _schema(table, path)
             continue
@@ -189,9 +210,10 @@ def load(path: str | Path | None, service: str = "svcName") -> Config:
                     setattr(config, name, convert(value))
                 except (TypeError, ValueError):
                     raise ConfigError(f"[{section}] {key} = {value!r} is not valid") from None
-            elif section not in ("wrapper", service) and not (section == "aiges" and key == "usrCfg"):
+            elif section not in ("wrapper", service) and (section, key) not in ACCEPTED:
                 unknown.append(f"{section}.{key}")
-    usr_cfg = tree.get("aiges", {}).get("usrCfg")
+    aiges = tree.get("aiges")
+    usr_cfg = aiges.get("usrCfg") if isinstance(aiges, dict) else None
     if usr_cfg:
         config.wrapper = flatten(_read_toml(path.parent / usr_cfg))
     if unknown:
@@ -307,8 +329,9 @@ sessionTimeout = 600
 maxFrame = 16777216
 
 [log]
+# debug, info, warning, error (upstream's warn and fatal too).
 level = "info"
-# Also write JSON log lines to this file ("" = console only).
+# Also write JSON log lines to this file ("" = console only); its folder is made.
 file = ""
 
 [wrapper]

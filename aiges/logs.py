@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
+from pathlib import Path
 
 import orjson
 import structlog
@@ -61,6 +62,8 @@ def configure(level: str = "info", file: str = "", stream=None) -> None:
         console.setFormatter(JsonFormatter())
     handlers = [console]
     if file:
+        # Upstream's configs name "./log/aiges.log" in a folder that may not exist yet.
+        Path(file).parent.mkdir(parents=True, exist_ok=True)
         handlers.append(logging.FileHandler(file))
         handlers[-1].setFormatter(JsonFormatter())
     # No caller, process or thread lookups per record: no renderer here shows them

@@ -11,6 +11,7 @@ from aiges.engine import Data, MeterCallback, Modes, ResultCallback, TraceCallba
 from aiges.errors import EngineError, EngineLoadError, Unsupported
 from aiges.native import lists
 from aiges.native.cdef import ffi
+from aiges.native.embedded import refuse_embedded
 from aiges.native.symbols import ALL, check
 
 log = logging.getLogger(__name__)
@@ -146,6 +147,7 @@ class CEngine:
     def __init__(self, path: str, private: bool = False):
         self.path = path
         self._lib = None
+        refuse_embedded(path)  # it would abort this process inside dlopen
         copy = _private_copy(path) if private else None
         try:
             image = str(copy or path)

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 
 from aiges import config
@@ -83,3 +85,45 @@ def test_default_file_parses_to_the_defaults(tmp_path):
 def test_go_style_flags():
     assert upstream_argv(["-m=0", "-c=a.toml", "-s", "x", "--port=5"]) == [
         "-m", "0", "-c", "a.toml", "-s", "x", "--port=5"]
+
+
+UPSTREAM = Path(__file__).resolve().parent.parent / "e2e" / "upstream_configs"
+
+
+@pytest.mark.parametrize("name, expected", [
+    # (host, port, asyncMode, realTimeRlt, [fc] max, [fc] ttl, [ws] readTimeout, sessionTimeout)
+    ("aiges_default_init.toml", ("0.0.0.0", 1888, True, False, 1, 10000, 15.0, 180.0)),
+    # http_listen sits in [svcName], the section -s names
+    ("aiges_root.toml", ("0.0.0.0", 1888, True, True, 1000, 10000, 150.0, 180.0)),
+    ("aiges_demo_mmocr.toml", ("0.0.0.0", 1888, False, False, 10, 10000, 30.0, 600.0)),
+])
+def test_upstream_files_keep_the_keys_that_mean_something_here(name, expected):
+    cfg = config.load(UPSTREAM / name, "svcName")
+    assert (cfg.host, cfg.port, cfg.async_mode, cfg.realtime_rlt, cfg.instances,
+            cfg.session_ttl_ms, cfg.ws_read_timeout_s, cfg.ws_session_timeout_s) == expected
+    assert cfg.log_file == "./log/aiges.log"
+    assert cfg.wrapper["common.lic"] == "10"
+    # One line for everything ignored, with whole sections named once.
+    assert len(cfg.warnings) == 1
+    warning = cfg.warnings[0]
+    assert "elog.*" in warning and "elog.elogHost" not in warning and "fc.strategy" in warning
+    # Keys known here, and the -s section (upstream's xsf host/port), are not listed.
+    for key in ("sessMode", "pythonPluginCmd", "asyncMode", "usrCfg", "svcName", "log.level",
+                "http_listen", "readTimeout"):
+        assert key not in warning, key
+
+
+def test_python_plugin_cmd_is_kept_for_the_cli_to_warn_about():
+    cfg = config.load(UPSTREAM / "aiges_default_init.toml", "svcName")
+    assert cfg.python_plugin_cmd == "/usr/bin/env python -m aiges.serve"
+
+
+@pytest.mark.parametrize("level, name", [("warn", "warning"), ("Error", "error"),
+                                         ("debug", "debug"), ("fatal", "critical")])
+def test_log_levels_in_upstream_spelling(tmp_path, level, name):
+    assert config.load(write(tmp_path, f'[log]\nlevel = "{level}"\n'), "s").log_level == name
+
+
+def test_an_unknown_log_level_is_a_config_error(tmp_path):
+    with pytest.raises(config.ConfigError, match=r"\[log\] level"):
+        config.load(write(tmp_path, '[log]\nlevel = "loud"\n'), "s")
