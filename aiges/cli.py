@@ -7,6 +7,7 @@ import gc
 import logging
 import os
 import re
+import socket
 import sys
 from pathlib import Path
 
@@ -255,6 +256,14 @@ def run(config: configuration.Config, args, argv: list[str]) -> int:
     elif config.gpus:
         os.environ["CUDA_VISIBLE_DEVICES"] = config.gpus[0]
         log.info("gpu", extra={"CUDA_VISIBLE_DEVICES": config.gpus[0]})
+    from aiges.server import listen
+    worker = args.worker_of is not None
+    try:
+        sock = listen.bind(config.host, config.port, reuse_port=worker)
+    except OSError as exc:
+        log.error("cannot listen", extra={"host": config.host, "port": config.port,
+                                          "error": str(exc)})
+        return 1
     try:
         engine = load_engine(args.engine)
     except EngineLoadError as exc:
@@ -265,13 +274,9 @@ def run(config: configuration.Config, args, argv: list[str]) -> int:
                     "use wrapperExec; sessions still get the callback")
     try:
         _event_loop_policy()
-        asyncio.run(serve(config, engine, worker=args.worker_of is not None))
+        asyncio.run(serve(config, engine, sock, worker=worker))
     except AigesError as exc:
         log.error("engine start-up failed", extra={"code": exc.code, "error": exc.message})
-        return 1
-    except OSError as exc:
-        log.error("cannot listen", extra={"host": config.host, "port": config.port,
-                                          "error": str(exc)})
         return 1
     return 0
 
@@ -333,9 +338,11 @@ def _event_loop_policy() -> None:
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
 
 
-async def serve(config: configuration.Config, engine, worker: bool = False) -> None:
-    """Serve until SIGTERM/SIGINT. ``worker``: one of a supervisor's workers, sharing the
-    port (SO_REUSEPORT) and naming itself in every response. Exits the process with 1
+async def serve(config: configuration.Config, engine, sock: socket.socket,
+                worker: bool = False) -> None:
+    """Serve on ``sock`` (bound, not yet listening) until SIGTERM/SIGINT. ``worker``: one
+    of a supervisor's workers, sharing the port (SO_REUSEPORT) and naming itself in
+    every response. Exits the process with 1
     when an engine call is still running at the end (it would hold the exit forever)."""
     from aiges.server import create_app
     from aiges.server.app import drain
@@ -367,13 +374,14 @@ async def serve(config: configuration.Config, engine, worker: bool = False) -> N
     await runner.setup()
     try:
         listener = Listener(app, runner)
-        await listener.start(config.host, config.port, reuse_port=worker)
+        await listener.start(sock)
         # What start-up built (modules, the engine, the app) lives as long as the process:
         # out of the collector's sight, a full collection does not walk it per request.
         gc.freeze()
         # A worker's line is debug: its supervisor says "ready on" once all are.
         log.log(logging.DEBUG if worker else logging.INFO,
-                f"ready on http://{_display_host(config.host)}:{config.port}/v1/{config.service}",
+                f"ready on http://{_display_host(config.host)}:{config.port}/v1/{config.service}"
+                f" (API docs: /docs)",
                 extra={"engine": engine.path, "pid": os.getpid()})
         if worker:
             state.on_reload = supervisor.report_ready()

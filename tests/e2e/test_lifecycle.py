@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
+import time
 
 import pytest
 
@@ -93,9 +94,30 @@ def test_init_writes_a_default_file(tmp_path):
     assert again.returncode != 0 and "not overwritten" in again.stderr
 
 
-async def test_port_in_use_is_a_clear_error(http, start, echo_so):
+SLOW_INIT = """\
+import time
+
+from aiges.sdk import WrapperBase
+
+
+class Wrapper(WrapperBase):
+    def wrapperInit(self, config):
+        time.sleep(60)  # a model that takes a minute to load
+        return 0
+
+    def wrapperOnceExec(self, params, reqData, usrTag="", persId=0):
+        return None
+"""
+
+
+async def test_port_in_use_is_a_clear_error_before_the_engine_starts(http, start, echo_so,
+                                                                       tmp_path):
     first = start(echo_so)
-    second = start(echo_so, "--port", str(first.port), ready=False)
+    slow = tmp_path / "wrapper.py"
+    slow.write_text(SLOW_INIT)
+    started = time.monotonic()
+    second = start(str(slow), "--port", str(first.port), ready=False)
     assert second.wait_exit() == 1
+    assert time.monotonic() - started < 10  # not after wrapperInit's minute
     assert "cannot listen" in second.log
     assert (await post(http, first, body()))[0] == 200

@@ -60,7 +60,7 @@ def log_events(service, event: str) -> list[dict]:
 
 def worker_pids(service) -> list[int]:
     """Once all are ready (/health answers as soon as the first one is)."""
-    event = f"ready on {service.url}/v1/svcName"
+    event = f"ready on {service.url}/v1/svcName (API docs: /docs)"
     wait_for(lambda: log_events(service, event), what=service.log)
     ready = log_events(service, event)
     assert len(ready) == 1, service.log  # one line for all workers
