@@ -337,7 +337,8 @@ file = ""
 [wrapper]
 # Where to listen (may also sit in the [<service>] section).
 http_listen = "0.0.0.0:1888"
-# Every other key here is passed to wrapperInit as a config pair (values as text).
+# Every key of this section is passed to wrapperInit as a config pair (values as text),
+# http_listen too, as upstream does.
 
 # [schema] describes the engine's inputs, params and outputs for GET /openapi.json and
 # the Swagger UI at /docs (whose "Try it out" sends the example request). Without it a
