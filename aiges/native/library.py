@@ -146,6 +146,7 @@ class CEngine:
 
     def __init__(self, path: str, private: bool = False):
         self.path = path
+        self.routes: list[str] = []  # the ABI declares no route: /v1/{service} only
         self._lib = None
         refuse_embedded(path)  # it would abort this process inside dlopen
         copy = _private_copy(path) if private else None

@@ -64,7 +64,7 @@ def service_aliases(config: Config, engine: Engine) -> list[str]:
     ours = {f"/v1/{config.service}", "/health", "/ready", "/metrics", "/ping", "/docs",
             "/openapi.json", reload.PATH}
     aliases = []
-    for route in getattr(engine, "routes", ()):
+    for route in engine.routes:
         path = "/" + route.strip("/")
         if path in ours or path in aliases or path.startswith("/docs/") or \
                 not ROUTE.fullmatch(path) or path.startswith(f"/v1/{config.service}/"):

@@ -40,6 +40,7 @@ description = "the params the engine received, as JSON"
 class _Stub:
     path = "stub"
     modes = Modes(once_sync=True, once_async=False, session=True)
+    routes: list[str] = []
 
     def version(self):
         return ""

@@ -9,7 +9,7 @@ from aiohttp import web
 from aiges.config import Config
 from aiges.generation import open_engine
 from aiges.server import create_app, fast
-from aiges.server.listen import Listener
+from aiges.server.listen import Listener, bind
 from tests.e2e.test_fast_http import echoed, once_bytes, read_reply
 from tests.helpers import free_port
 
@@ -23,7 +23,7 @@ async def test_idle_connections_close_after_the_keepalive_time(monkeypatch, echo
     await runner.setup()
     listener = Listener(runner.app, runner)
     port = free_port()
-    await listener.start("127.0.0.1", port)
+    await listener.start(bind("127.0.0.1", port))
     try:
         idle_reader, idle_writer = await asyncio.open_connection("127.0.0.1", port)
         busy_reader, busy_writer = await asyncio.open_connection("127.0.0.1", port)

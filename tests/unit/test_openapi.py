@@ -57,6 +57,7 @@ class StubEngine:
 
     path = "build/native_examples/libecho.so"
     modes = Modes(once_sync=True, once_async=False, session=True)
+    routes: list[str] = []
 
     def version(self):
         return "echo/1.0.0"
