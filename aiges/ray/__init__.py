@@ -53,13 +53,22 @@ def build(args: dict):
     return application(args["engine"], cfg, options.load(cfg.ray))
 
 
-def deploy(engine_path: str, config: Config, options: RayOptions) -> None:
+def deploy(engine_path: str, config: Config, options: RayOptions, *, wait: bool = True) -> None:
     """Start Serve's proxies on ``config.host:port`` (when Serve is not running on the
-    cluster yet) and run the application; returns once every replica is up, raises
-    RuntimeError when the deployment fails (an engine that cannot start)."""
+    cluster yet) and run the application. ``wait``: return once every replica is up,
+    raise RuntimeError when the deployment fails (an engine that cannot start) — with
+    no bound: replicas no node can take keep it waiting. Without ``wait``, return once
+    Serve's controller has the application; ``serve.status()`` tells the rest
+    (aiges-load --ray waits so, with a timeout and an ear for signals)."""
     from ray import serve
 
     serve.start(http_options={"host": config.host, "port": config.port},
                 proxy_location=options.proxy_location)
-    serve.run(application(engine_path, config, options), name=config.service,
-              route_prefix=route_prefix(config))
+    app = application(engine_path, config, options)
+    if wait:
+        serve.run(app, name=config.service, route_prefix=route_prefix(config))
+    else:
+        # The wait for RUNNING is `_blocking` of serve._run (Ray >= 2.10; of serve.run
+        # itself before). serve.run's public `blocking` is another wait: for Ctrl-C.
+        submit = getattr(serve, "_run", serve.run)
+        submit(app, _blocking=False, name=config.service, route_prefix=route_prefix(config))

@@ -32,6 +32,9 @@ class RayOptions:
     proxy_location: str = "EveryNode"             # where Serve runs its HTTP proxies
     health_check_period_s: float | None = None
     health_check_timeout_s: float | None = None
+    # aiges-load --ray: how long the replicas may take to be placed and to initialise
+    # their engines before it gives up, names what is missing and deletes the application.
+    deploy_timeout_s: float = 120.0
 
     @property
     def autoscaling(self) -> bool:
@@ -53,6 +56,7 @@ KEYS = {
     "proxyLocation": ("proxy_location", str),
     "healthCheckPeriod": ("health_check_period_s", float),
     "healthCheckTimeout": ("health_check_timeout_s", float),
+    "deployTimeout": ("deploy_timeout_s", float),
 }
 
 
@@ -84,9 +88,18 @@ def check(o: RayOptions) -> None:
         if not 0 <= o.min_replicas <= o.max_replicas or o.max_replicas < 1:
             raise ConfigError(f"autoscaling needs 0 <= min <= max and max >= 1, got "
                               f"{o.min_replicas}..{o.max_replicas}")
+    if not o.deploy_timeout_s > 0:
+        raise ConfigError(f"the deploy timeout must be more than 0 seconds, got "
+                          f"{o.deploy_timeout_s}")
     if o.proxy_location not in PROXY_LOCATIONS:
         raise ConfigError(f"proxyLocation must be one of {', '.join(PROXY_LOCATIONS)}, "
                           f"got {o.proxy_location!r}")
+
+
+def graceful_shutdown_s(config: Config) -> float:
+    """How long Serve lets a replica stop: in-flight requests get the drain time before
+    __del__ runs wrapperFini."""
+    return config.drain_timeout_ms / 1000 + 5
 
 
 def deployment_options(o: RayOptions, config: Config) -> dict:
@@ -100,8 +113,7 @@ def deployment_options(o: RayOptions, config: Config) -> dict:
         # More than the pool's instances would only queue inside the replica, where
         # Serve cannot see it: let Serve's router hold them and pick another replica.
         "max_ongoing_requests": o.max_ongoing_requests or config.instances,
-        # In-flight requests get the drain time before __del__ runs wrapperFini.
-        "graceful_shutdown_timeout_s": config.drain_timeout_ms / 1000 + 5,
+        "graceful_shutdown_timeout_s": graceful_shutdown_s(config),
     }
     if o.autoscaling:
         scaling = {"min_replicas": o.min_replicas, "max_replicas": o.max_replicas}
@@ -138,9 +150,13 @@ def add_arguments(p) -> None:
                    help="autoscaling lower bound ([ray] minReplicas; needs --autoscale-max)")
     g.add_argument("--autoscale-max", type=int, metavar="N",
                    help="autoscaling upper bound ([ray] maxReplicas)")
+    g.add_argument("--ray-deploy-timeout", type=float, metavar="SECONDS",
+                   help="give up when the replicas are not placed and serving after this "
+                        "long: say what the cluster lacks, delete the application and exit 1 "
+                        "([ray] deployTimeout, default 120)")
 
 
 def from_args(config: Config, args) -> RayOptions:
     return load(config.ray, address=args.address, replicas=args.replicas,
                 gpus_per_replica=args.gpus_per_replica, min_replicas=args.autoscale_min,
-                max_replicas=args.autoscale_max)
+                max_replicas=args.autoscale_max, deploy_timeout_s=args.ray_deploy_timeout)

@@ -1,5 +1,7 @@
 """One Ray Serve replica: the engine, its instance pool and runner, behind the HTTP
-once protocol (SPEC 3) that Serve's proxy hands over as Starlette requests.
+once protocol (SPEC 3), as an ASGI ingress (FastAPI, Serve's own way) that Serve's
+proxy hands requests and WebSocket handshakes to. Streaming sessions are refused:
+501 with aiges' JSON, before any upgrade.
 
 Serve places the replicas, gives each its GPUs (CUDA_VISIBLE_DEVICES), restarts the
 ones that die or fail ``check_health``, and balances requests over them. A replica
@@ -13,8 +15,11 @@ import logging
 import os
 from time import perf_counter
 
+from fastapi import FastAPI
+from ray import serve
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.websockets import WebSocket
 
 from aiges import errors, logs, protocol
 from aiges.config import Config
@@ -40,6 +45,34 @@ READY = b'{"status":"ready"}'
 STUCK = b'{"status":"stuck"}'
 
 
+class FullPaths:
+    """Serve mounts the app at its route prefix (root_path), where /v1/{service} itself
+    would be the path "" and match no route (FastAPI takes none such): route on the full
+    path instead. Starlette versions differ in whether scope["path"] keeps the prefix."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] in ("http", "websocket"):
+            path, root = scope.get("path", ""), scope.get("root_path", "")
+            scope = {**scope, "path": path if path.startswith(root) else root + path,
+                     "root_path": ""}
+        await self.app(scope, receive, send)
+
+
+# Serve hands a plain deployment class only HTTP requests: a WebSocket handshake failed
+# inside Serve with a bare 500 before any code of ours ran. An ASGI ingress sees both;
+# every path and method goes to one handler each, and aiges routes as before.
+ROUTES = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+ROUTES.add_middleware(FullPaths)
+ANY_PATH = "/{tail:path}"
+METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
+NOT_HERE = ("streaming sessions (WebSocket and /sessions) are not served through Ray Serve, "
+            "which balances each request on its own while a session lives in one process: "
+            "run aiges-load --workers N on each machine, behind a sticky load balancer")
+
+
 class EngineReplica:
     """The deployment class (``aiges.ray.application`` wraps it with serve.deployment)."""
 
@@ -54,10 +87,13 @@ class EngineReplica:
         self.headers = {**CORS, **_identity()}
         self.generation = await _start(engine_path, config, self.metrics)
 
-    async def __call__(self, request: Request) -> Response:
-        path, method = _path(request), request.method
+    @ROUTES.api_route(ANY_PATH, methods=METHODS)
+    async def http(self, request: Request) -> Response:
+        path, method = request.scope["path"], request.method
         if path == self.route and method == "POST":
             return await self.once(request)
+        if path.startswith(f"{self.route}/sessions"):
+            return self._error(AigesError(errors.INVALID_OPERATION, NOT_HERE, http_status=501))
         if method == "OPTIONS":
             return Response(status_code=204, headers=self.headers)
         if method == "GET" and path == f"{self.route}/health":
@@ -69,6 +105,16 @@ class EngineReplica:
             errors.INVALID_OPERATION,
             f"no route {method} {path}; one-shot requests go to POST {self.route} "
             f"(streaming sessions are not served through Ray Serve)", http_status=404))
+
+    @ROUTES.websocket(ANY_PATH)
+    async def websocket(self, ws: WebSocket) -> None:
+        """Refused before the upgrade, with the JSON and status of an HTTP error when the
+        proxy's server can send one (uvicorn does), else a close with the text."""
+        refusal = AigesError(errors.INVALID_OPERATION, NOT_HERE, http_status=501)
+        if "websocket.http.response" in ws.scope.get("extensions", {}):
+            await ws.send_denial_response(self._error(refusal))
+        else:
+            await ws.close(code=1008, reason="streaming sessions are not served through Ray")
 
     async def once(self, request: Request) -> Response:
         started = perf_counter()
@@ -96,16 +142,15 @@ class EngineReplica:
         if status != 200 and not self.stopping:
             raise RuntimeError(f"engine not serving: {body.decode()}")
 
-    def __del__(self):
+    async def __del__(self):
         """Serve's graceful shutdown: after in-flight requests (graceful_shutdown_timeout_s),
-        wrapperFini. Serve awaits the returned coroutine; a later call by the garbage
-        collector finds nothing left to do."""
+        wrapperFini. The ingress wrapper's own __del__ awaits this one."""
         gen, self.generation = getattr(self, "generation", None), None
         if gen is None:
-            return None
+            return
         self.stopping = True
         stopped = AigesError(errors.INVALID_OPERATION, "service stopped")
-        return gen.finish(stopped, self.config.drain_timeout_ms / 1000)
+        await gen.finish(stopped, self.config.drain_timeout_ms / 1000)
 
     # --- helpers -------------------------------------------------------------------
 
@@ -140,7 +185,7 @@ class EngineReplica:
     def _account(self, request: Request, sid: str, started: float,
                  failure: AigesError | None) -> None:
         """The request in the metrics and the logs, as aiges-load's server does."""
-        account_once(self.metrics, self.config.access_log, _path(request), sid, started,
+        account_once(self.metrics, self.config.access_log, request.scope["path"], sid, started,
                      failure)
 
 
@@ -170,20 +215,17 @@ async def _start(engine_path: str, config: Config, metrics: Metrics) -> Generati
 
 def _identity() -> dict[str, str]:
     import ray
-    from ray import serve
 
     return {REPLICA_HEADER: serve.get_replica_context().replica_tag,
             NODE_HEADER: ray.get_runtime_context().get_node_id(),
             WORKER_HEADER: str(os.getpid())}
 
 
-def _path(request: Request) -> str:
-    """The full request path: Serve mounts the app at its route prefix (root_path), and
-    Starlette versions differ in whether scope["path"] still carries it."""
-    path, root = request.scope.get("path", ""), request.scope.get("root_path", "")
-    return path if path.startswith(root) else root + path
-
-
 def _too_large(limit: int) -> AigesError:
     return AigesError(errors.INVALID_INPUT, f"request body larger than {limit} bytes",
                       http_status=413)
+
+
+# Last: serve.ingress pickles the routes, and with them what of this module they use,
+# which must all be defined by then.
+EngineReplica = serve.ingress(ROUTES)(EngineReplica)

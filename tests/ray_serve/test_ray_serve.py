@@ -14,6 +14,7 @@ failed checks in a row.
 from __future__ import annotations
 
 import base64
+import http.client
 import json
 import os
 import signal
@@ -145,7 +146,9 @@ def cli(ray_cluster, serve_port, tmp_path):
     (process, log path); killed (group) at the end if still running."""
     cluster, _ = ray_cluster
     toml = tmp_path / "aiges.toml"
-    toml.write_text('[aiges]\nmaxBody = 4096\n'
+    # drainTimeout: Serve gives a replica it never placed the whole graceful shutdown
+    # (drain + 5 s) before it can delete the application.
+    toml.write_text('[aiges]\nmaxBody = 4096\ndrainTimeout = 1000\n'
                     '[ray]\nmaxReplicasPerNode = 1\nproxyLocation = "HeadOnly"\n')
     log_path = tmp_path / "aiges-load.log"
     procs = []
@@ -160,10 +163,16 @@ def cli(ray_cluster, serve_port, tmp_path):
         return proc, log_path
 
     yield _start
+    killed = False
     for proc in procs:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+            killed = True
+    if killed:  # nothing of aiges-load's ran: the application stays on the cluster
+        from ray import serve
+
+        serve.delete(SERVICE)
 
 
 def wait_for_line(proc, log_path: Path, text: str, timeout: float = 150) -> str:
@@ -215,6 +224,10 @@ def test_aiges_load_ray_serves_the_protocol_and_its_errors_and_stops_on_sigterm(
     assert call(url + "/health", method="GET")[::2] == (200, b'{"status":"ok"}')
     status, headers, _ = call(url, method="OPTIONS")
     assert status == 204 and "POST" in headers["Access-Control-Allow-Methods"]
+    # A WebSocket session is refused before the upgrade with aiges' JSON, not a bare 500.
+    status, doc = websocket_upgrade(serve_port, f"/v1/{SERVICE}")
+    assert (status, doc["header"]["code"]) == (501, 10003), doc
+    assert "--workers" in doc["header"]["message"]
 
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(90) == 0, log_path.read_text(errors="replace")
@@ -237,6 +250,60 @@ def test_an_engine_that_cannot_start_fails_the_deployment_with_its_text(
                   if '"Ray Serve deployment failed"' in line)
     assert "initfail: model file not found;code=12345" in failed["replica_error"]
     assert SERVICE not in serve.status().applications  # not left failing on the cluster
+
+
+def websocket_upgrade(port: int, path: str) -> tuple[int, dict]:
+    """A WebSocket client's opening handshake (http.client: urllib would send
+    Connection: close); the HTTP answer's status and JSON."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        conn.request("GET", path, headers={
+            "Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "13",
+            "Sec-WebSocket-Key": base64.b64encode(os.urandom(16)).decode()})
+        resp = conn.getresponse()
+        body = resp.read()
+        try:
+            return resp.status, json.loads(body)
+        except ValueError:
+            raise AssertionError(f"{resp.status}, not JSON: {body[:300]!r}") from None
+    finally:
+        conn.close()
+
+
+def test_replicas_no_node_can_take_fail_at_the_deploy_timeout_naming_the_resource(
+        cli, echo_so):
+    from ray import serve
+
+    proc, log_path = cli(echo_so, "--gpus-per-replica", "1", "--ray-deploy-timeout", "2")
+    assert proc.wait(60) == 1, log_path.read_text(errors="replace")
+    log = log_path.read_text(errors="replace")
+    failed = next(json.loads(line) for line in log.splitlines()
+                  if "did not start within 2 s" in line)
+    assert "no node has 1 GPU free: the cluster has 0 of 0 GPU free" in failed["event"]
+    assert SERVICE not in serve.status().applications
+
+
+def test_sigint_while_replicas_wait_for_placement_stops_and_deletes_the_application(
+        cli, echo_so):
+    from ray import serve
+
+    assert SERVICE not in serve.status().applications
+    proc, log_path = cli(echo_so, "--gpus-per-replica", "1")  # the default timeout, 120 s
+    started = time.monotonic()
+    while SERVICE not in serve.status().applications:  # deployed, waiting for a GPU
+        assert time.monotonic() - started < 60, log_path.read_text(errors="replace")
+        assert proc.poll() is None, log_path.read_text(errors="replace")
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    try:
+        code = proc.wait(20)
+    except subprocess.TimeoutExpired:
+        raise AssertionError("SIGINT ignored while deploying:\n"
+                             + log_path.read_text(errors="replace")) from None
+    log = log_path.read_text(errors="replace")
+    assert code == 128 + signal.SIGINT, log
+    assert "stopped before the application was ready" in log
+    assert SERVICE not in serve.status().applications
 
 
 def test_build_reads_the_ray_section_for_serve_config_files(tmp_path, echo_so):
