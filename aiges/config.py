@@ -340,6 +340,24 @@ http_listen = "0.0.0.0:1888"
 # Every key of this section is passed to wrapperInit as a config pair (values as text),
 # http_listen too, as upstream does.
 
+# [ray] is read only with --ray (docs/DEPLOY.md): the engine served by Ray Serve replicas
+# on a Ray cluster. Flags win over these keys.
+# [ray]
+# address = "auto"             # ray.init(address=...); default RAY_ADDRESS, else a local Ray
+# replicas = 1                 # num_replicas (with autoscaling: initial_replicas)
+# gpusPerReplica = 0           # ray_actor_options.num_gpus (may be 0.5)
+# cpusPerReplica = 1           # ray_actor_options.num_cpus
+# resources = { a100 = 1 }     # custom node resources each replica needs
+# minReplicas = 1              # autoscaling between minReplicas and maxReplicas (off unset)
+# maxReplicas = 4
+# targetOngoingRequests = 2    # requests in flight per replica autoscaling aims at
+# maxOngoingRequests = 10      # per replica; default [fc] max
+# maxReplicasPerNode = 1       # 1 = one replica per machine
+# proxyLocation = "EveryNode"  # EveryNode, HeadOnly or Disabled
+# healthCheckPeriod = 10       # seconds
+# healthCheckTimeout = 30
+# deployTimeout = 120          # seconds for every replica to start, else exit 1 naming why
+
 # [schema] describes the engine's inputs, params and outputs for GET /openapi.json and
 # the Swagger UI at /docs (whose "Try it out" sends the example request). Without it a
 # Python wrapper's requestCls/responseCls fields are used; with neither, any payload key.

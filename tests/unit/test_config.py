@@ -127,3 +127,10 @@ def test_log_levels_in_upstream_spelling(tmp_path, level, name):
 def test_an_unknown_log_level_is_a_config_error(tmp_path):
     with pytest.raises(config.ConfigError, match=r"\[log\] level"):
         config.load(write(tmp_path, '[log]\nlevel = "loud"\n'), "s")
+
+
+def test_init_file_names_every_ray_key():
+    from aiges.ray.options import KEYS as RAY_KEYS
+    assert "# [ray]" in config.DEFAULT_TOML
+    for key in RAY_KEYS:
+        assert f"# {key} = " in config.DEFAULT_TOML, key
