@@ -101,7 +101,7 @@ def add_bench(commands) -> None:
                    "instead of the table")
     p.add_argument("--json-out", metavar="PATH", help="also write the result as JSON to PATH")
     p.add_argument("--plot", metavar="PNG", help="draw a latency histogram and throughput over "
-                   "time (needs matplotlib: pip install 'aiges[plot]')")
+                   "time (needs matplotlib, the [plot] extra)")
     p.set_defaults(run=run_bench)
 
 

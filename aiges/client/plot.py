@@ -1,10 +1,13 @@
 """--plot: a latency histogram and throughput over time (matplotlib, optional extra)."""
 from __future__ import annotations
 
+import shlex
+import sys
 from pathlib import Path
 
+# The pip of the Python running aiges (a venv's), not whatever pip is on PATH.
 MISSING = ("--plot needs matplotlib, which is not installed: "
-           "pip install 'aiges[plot]' (or pip install matplotlib)")
+           f"{shlex.quote(sys.executable)} -m pip install matplotlib")
 
 
 def available() -> bool:

@@ -135,7 +135,7 @@ def deployment_options(o: RayOptions, config: Config) -> dict:
 
 def add_arguments(p) -> None:
     """The --ray flags of aiges-load; the rest of [ray] is read from aiges.toml."""
-    g = p.add_argument_group("Ray Serve", "serve on a Ray cluster (pip install 'aiges[ray]'); "
+    g = p.add_argument_group("Ray Serve", "serve on a Ray cluster (needs Ray Serve: the [ray] extra); "
                              "more settings in the [ray] section of aiges.toml")
     g.add_argument("--ray", action="store_true",
                    help="run the engine as a Ray Serve application: replicas placed over the "

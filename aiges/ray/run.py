@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import logging
 import os
+import shlex
+import sys
 import time
 
 from aiges.config import Config, ConfigError
@@ -54,7 +56,10 @@ def main(config: Config, args) -> int:
     try:
         import ray
     except ImportError:
-        log.error("--ray needs Ray Serve: pip install 'aiges[ray]'")
+        # This Python's pip: a bare pip may be another environment's, and PyPI's "aiges"
+        # is upstream's SDK, not this project.
+        log.error("--ray needs Ray Serve, which is not installed: "
+                  f"{shlex.quote(sys.executable)} -m pip install 'ray[serve]'")
         return 2
     return run(ray, config, args.engine, options, signals)
 
