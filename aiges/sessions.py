@@ -84,6 +84,11 @@ class Session:
         self._results: deque[list[Data]] = deque()
         self._seqs: dict[str, int] = {}    # output key -> results of it handed out
         self._changed = asyncio.Event()
+        # The transport's hook, called on the loop when results or the end come: a
+        # callback, so that a frame wakes no task (WebSocket sends from it).
+        self.listener: Callable[[], None] | None = None
+        self._loop = asyncio.get_running_loop()
+        self._active = 0.0                 # the last frame written or result taken
         self._room = asyncio.Event()       # fewer than MAX_QUEUED frames wait: read on
         self._room.set()
         self._lock = asyncio.Lock()        # calls for one session are sequential
@@ -127,7 +132,7 @@ class Session:
                 return
         if self._ack and self.writes == 1 and not (self._results or self.seq or self.ended):
             self._results.append([])
-            self._changed.set()
+            self._changed_now()
         if last:
             self._quiet_since = asyncio.get_running_loop().time()
             self._check_finished()
@@ -144,10 +149,15 @@ class Session:
                     await self._changed.wait()
             except TimeoutError:
                 pass
+        return self.take()
+
+    def take(self) -> list[Frame]:
+        """Frames not yet taken, now (no wait)."""
         taken: list[Frame] = []
         seqs = self._seqs
-        while self._results:
-            items = self._results.popleft()
+        results = self._results
+        while results:
+            items = results.popleft()
             numbers = {}
             for item in items:
                 numbers[item.key] = seqs[item.key] = seqs.get(item.key, 0) + 1
@@ -190,12 +200,27 @@ class Session:
         await asyncio.shield(self._released_task())
 
     def touch(self) -> None:
-        """Rearm the idle timer: the client wrote or took results."""
-        if self._idle is not None:
-            self._idle.cancel()
-        if self.registry.limits.idle_s > 0 and not self._forgotten:
-            self._idle = asyncio.get_running_loop().call_later(
-                self.registry.limits.idle_s, self._time_out, "idle")
+        """The client wrote or took results: the idle time starts again. One timer,
+        moved on lazily when it fires (no timer rearmed per frame)."""
+        self._active = self._loop.time()
+        if self._idle is None and self.registry.limits.idle_s > 0 and not self._forgotten:
+            self._idle = self._loop.call_at(self._active + self.registry.limits.idle_s,
+                                            self._idle_check)
+
+    def _idle_check(self) -> None:
+        self._idle = None
+        if self._forgotten:
+            return
+        due = self._active + self.registry.limits.idle_s
+        if self._loop.time() < due:
+            self._idle = self._loop.call_at(due, self._idle_check)
+            return
+        self._time_out("idle")
+
+    def _changed_now(self) -> None:
+        self._changed.set()
+        if self.listener is not None:
+            self.listener()
 
     # -- internals -------------------------------------------------------------------------
     def start_timers(self) -> None:
@@ -235,7 +260,7 @@ class Session:
             return
         if items:
             self._results.extend(_frames(items))
-            self._changed.set()
+            self._changed_now()
             if len(self._results) >= MAX_QUEUED:
                 self._room.clear()
             self._quiet_since = asyncio.get_running_loop().time()
@@ -247,7 +272,7 @@ class Session:
         # Finished when every input stream has ended and an output reached End/Once.
         if self._final_output and self._last_input and not self.ended:
             self.ended = True
-            self._changed.set()
+            self._changed_now()
             self._released_task()
 
     def _fail(self, exc: AigesError) -> None:
@@ -258,7 +283,7 @@ class Session:
                                              "error": exc.message})
         self.error = exc
         self.ended = True
-        self._changed.set()
+        self._changed_now()
         self._released_task()
 
     async def _read_once(self) -> bool:
@@ -327,13 +352,15 @@ class Session:
             # The client hears of the end only once the engine has let go: results it
             # pushed until then are kept and go out first.
             self._released = True
-            self._changed.set()
             self._room.set()
+            self._changed_now()
 
 
 def _frames(items: list[Data]) -> list[list[Data]]:
     """Split a batch so that no frame repeats an output key (a frame's payload is keyed
     by output name): a read that returns three "result" nodes becomes three frames."""
+    if len(items) == 1:
+        return [items]
     frames: list[list[Data]] = [[]]
     for item in items:
         if any(seen.key == item.key for seen in frames[-1]):

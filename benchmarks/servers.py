@@ -95,11 +95,12 @@ def echo_command(name: str, port: int) -> list[str]:
 
 @contextlib.contextmanager
 def running(name: str, cmd: list[str], port: int, pinning: Pinning,
-            workdir: Path) -> Iterator[Server]:
-    """Run one server for the duration of the block; stopped on any exit path."""
+            workdir: Path, tree: Path = REPO) -> Iterator[Server]:
+    """Run one server for the duration of the block; stopped on any exit path.
+    ``tree``: the checkout whose ``aiges`` it imports (another build, to compare)."""
     log_path = workdir / f"{name}.log"
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-        filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
+        filter(None, [str(tree), os.environ.get("PYTHONPATH")])))
     with open(log_path, "wb") as log:
         # A session of its own: Ctrl-C reaches only the harness, which then
         # stops the servers in order instead of racing their own shutdown.

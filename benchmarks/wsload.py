@@ -237,8 +237,13 @@ def run(url: str, plan: Plan, server_pid: int = 0) -> Result:
     # Frames are built before the clock starts: the client should spend its
     # time on the wire and the checks, not on composing JSON.
     built = {i: session_frames(i, plan.frames, plan.size) for i in range(plan.concurrency)}
+    return measured(lambda: uvloop.run(_run(url, plan, built.__getitem__)), server_pid)
+
+
+def measured(go: Callable[[], Tally], server_pid: int = 0) -> Result:
+    """``go()``'s tally with its wall time and the client's and the server's CPU."""
     cpu0, srv0, t0 = time.process_time(), _cpu_seconds(server_pid), time.perf_counter()
-    tally = uvloop.run(_run(url, plan, built.__getitem__))
+    tally = go()
     seconds = time.perf_counter() - t0
     client_cpu = (time.process_time() - cpu0) / seconds
     server_cpu = (_cpu_seconds(server_pid) - srv0) / seconds

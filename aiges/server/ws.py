@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Callable
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
@@ -34,18 +35,21 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     state.websockets.add(ws)
     session: Session | None = None
     reason = "websocket closed"
+    clock = _ReadClock(state.config.ws_read_timeout_s)
     try:
-        session = await _open(ws, state)
+        session = await _open(ws, state, clock)
         if session is not None:
-            await _converse(ws, state, session)
+            await _converse(ws, state, session, clock)
     except AigesError as exc:
         reason = f"error {exc.code}"
         if session is not None:
             await session.end(reason, exc)
         await _send_error(ws, exc, session.sid if session else "")
     finally:
+        clock.stop()
         state.websockets.discard(ws)
         if session is not None:
+            session.listener = None
             if not session.ended:
                 log.info("client left mid-session", extra={"sid": session.sid})
                 reason = "client left"
@@ -55,10 +59,10 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     return ws
 
 
-async def _open(ws: web.WebSocketResponse, state: State) -> Session | None:
+async def _open(ws: web.WebSocketResponse, state: State, clock: _ReadClock) -> Session | None:
     """The session of the first frame, that frame written; None if the client left."""
     try:
-        req = _parse(await _receive(ws, state.config.ws_read_timeout_s), state, None)
+        req = _parse(await clock.receive(ws), state, None)
     except AigesError as exc:
         state.sessions.reject("-", MODE, exc)
         raise
@@ -71,35 +75,174 @@ async def _open(ws: web.WebSocketResponse, state: State) -> Session | None:
     return session
 
 
-async def _converse(ws: web.WebSocketResponse, state: State, session: Session) -> None:
-    config = state.config
-    sent = asyncio.Event()  # set while the pump holds no unsent result
-    sent.set()
-    pump = asyncio.create_task(_pump(ws, session, sent))
-    try:
-        while not session.ended:
-            # Backpressure: a client that does not read gets no more frames read, so its
-            # results cannot pile up in memory (the send blocks on its full socket).
-            await sent.wait()
+async def _converse(ws: web.WebSocketResponse, state: State, session: Session,
+                    clock: _ReadClock) -> None:
+    sender = _Sender(ws, session, clock.interrupt)
+    sender.wake()  # what the first frame gave
+    flow = sender.protocol
+    while not session.ended:
+        # Backpressure: a client that does not read gets no more frames read, so its
+        # results cannot pile up in memory.
+        if flow._paused:
+            await flow._drain_helper()
             if session.ended:
                 break
-            # After the last input the client only waits for results: no read timeout.
-            silence = None if session.inputs_ended else config.ws_read_timeout_s
-            req = _parse(await _receive(ws, silence), state, session.sid)
-            if req is None:
-                return  # the client left: the caller ends the session
-            await session.write(req.data)
-        await pump
-    finally:
-        pump.cancel()
+        # After the last input the client only waits for results: no read timeout.
+        if session.inputs_ended:
+            clock.limit_s = 0.0
+        msg = await clock.receive(ws)
+        if msg is None:
+            break  # every result is out: nothing more to read
+        req = _parse(msg, state, session.sid)
+        if req is None:
+            return  # the client left: the caller ends the session
+        await session.write(req.data)
+    if not await sender.finished():
+        return  # the client is gone; the caller ends the session
+    if session.error is not None:
+        await _send_error(ws, session.error, session.sid)
+    await ws.close()
 
 
-async def _receive(ws: web.WebSocketResponse, timeout: float | None):
-    try:
-        return await ws.receive(timeout=timeout)
-    except TimeoutError:
-        raise AigesError(errors.SESSION_TIMEOUT, f"no frame from the client for {timeout:g}s") \
-            from None
+class _ReadClock:
+    """[ws] readTimeout without a timer per frame: one timer, moved on lazily when it
+    fires, that cancels a receive() waiting longer than the limit (0: none). Also
+    ends a receive() that waits when the session has sent its last result
+    (``interrupt``): it returns None."""
+
+    def __init__(self, limit_s: float):
+        self.limit_s = limit_s
+        self._loop = asyncio.get_running_loop()
+        self._since = 0.0            # when the receive waiting now began; 0: none waits
+        self._timer: asyncio.TimerHandle | None = None
+        self._task: asyncio.Task | None = None
+        self._fired = False
+        self._waiting = False
+        self._interrupted = False
+
+    async def receive(self, ws: web.WebSocketResponse):
+        limit = self.limit_s
+        self._task = asyncio.current_task()
+        if limit > 0:
+            self._since = self._loop.time()
+            if self._timer is None:
+                self._timer = self._loop.call_at(self._since + limit, self._check)
+        self._waiting = True
+        try:
+            return await ws.receive()
+        except asyncio.CancelledError:
+            if self._fired or self._interrupted:
+                self._task.uncancel()
+                if self._interrupted:
+                    self._interrupted = False
+                    return None
+                self._fired = False
+                raise AigesError(errors.SESSION_TIMEOUT,
+                                 f"no frame from the client for {limit:g}s") from None
+            raise
+        finally:
+            self._since = 0.0
+            self._waiting = False
+
+    def interrupt(self) -> None:
+        if self._waiting and not (self._fired or self._interrupted):
+            self._interrupted = True
+            self._task.cancel()
+
+    def _check(self) -> None:
+        self._timer = None
+        if self.limit_s <= 0:
+            return
+        now = self._loop.time()
+        since = self._since or now
+        due = since + self.limit_s
+        if self._since and now >= due:
+            if self._interrupted:
+                return
+            self._fired = True
+            self._task.cancel()
+            return
+        self._timer = self._loop.call_at(due, self._check)
+
+    def stop(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+
+class _Sender:
+    """Sends a session's result frames from a callback, not a task: the session calls
+    ``wake`` when results or its end come, and every frame ready at that turn of the
+    loop goes out in one write. While the client does not read (the transport paused)
+    results stay with the session, whose reads pause at MAX_QUEUED."""
+
+    def __init__(self, ws: web.WebSocketResponse, session: Session,
+                 on_done: Callable[[], None]):
+        writer = ws._writer  # aiohttp's frame writer: its transport and flow control
+        self.transport = writer.transport
+        self.protocol = writer.protocol
+        self.session = session
+        self._loop = asyncio.get_running_loop()
+        # True once every result is out, False when the client left first.
+        self._done: asyncio.Future[bool] = self._loop.create_future()
+        self._done.add_done_callback(lambda _: on_done())
+        self._scheduled = False
+        self._drainer: asyncio.Task | None = None
+        session.listener = self.wake
+
+    def wake(self) -> None:
+        if not self._scheduled and not self._done.done():
+            self._scheduled = True
+            self._loop.call_soon(self._flush)
+
+    async def finished(self) -> bool:
+        """True once every result is out, False if the client went first."""
+        try:
+            return await self._done
+        finally:
+            if self._drainer is not None:
+                self._drainer.cancel()
+
+    def _flush(self) -> None:
+        self._scheduled = False
+        session = self.session
+        if self._done.done():
+            return
+        if self.transport is None or self.transport.is_closing():
+            self._done.set_result(False)
+            return
+        if self.protocol._paused:
+            if self._drainer is None:
+                self._drainer = self._loop.create_task(self._drain())
+            return
+        taken = session.take()
+        if taken:
+            sid, outputs = session.sid, session.outputs
+            parts = []
+            for seqs, items in taken:
+                body = protocol.session_frame(sid, items, outputs, seqs)
+                parts.append(_text_head(len(body)))
+                parts.append(body)
+            self.transport.write(b"".join(parts))
+        if session.drained:
+            self._done.set_result(True)
+
+    async def _drain(self) -> None:
+        try:
+            await self.protocol._drain_helper()
+        except ConnectionError:
+            pass
+        self._drainer = None
+        self.wake()
+
+
+def _text_head(length: int) -> bytes:
+    """The head of an unmasked final text frame (RFC 6455 5.2)."""
+    if length < 126:
+        return bytes((0x81, length))
+    if length < 65536:
+        return bytes((0x81, 126)) + length.to_bytes(2, "big")
+    return bytes((0x81, 127)) + length.to_bytes(8, "big")
 
 
 def _parse(msg, state: State, sid: str | None):
@@ -128,25 +271,6 @@ def _check_size(text: str, limit: int) -> None:
     if len(text) > limit or (len(text) * 4 > limit and len(text.encode()) > limit):
         raise FrameTooBig(errors.INVALID_INPUT,
                           f"frame larger than [ws] maxFrame = {limit} bytes")
-
-
-async def _pump(ws: web.WebSocketResponse, session: Session, sent: asyncio.Event) -> None:
-    """Sends results as they come; after the last one, the error or a normal close."""
-    try:
-        while not session.drained:
-            batch = await session.results(wait_s=3600)
-            sent.clear()
-            for seqs, items in batch:
-                await ws.send_str(protocol.session_frame(session.sid, items, session.outputs,
-                                                         seqs).decode())
-            sent.set()
-    except ConnectionError:
-        return  # the client is gone; the reader side ends the session
-    finally:
-        sent.set()
-    if session.error is not None:
-        await _send_error(ws, session.error, session.sid)
-    await ws.close()
 
 
 async def _send_error(ws: web.WebSocketResponse, exc: AigesError, sid: str) -> None:

@@ -59,7 +59,7 @@ def three_frames(**params) -> list[dict]:
     return [doc("aaaa", 0, **params), doc("bbbb", 1), doc("cccc", 2)]
 
 
-async def converse(http, url, frames, limit: int = 100000):
+async def converse(http, url, frames, limit: int = 1000000):
     """Sends the frames, then collects server frames until the server closes."""
     received = []
     async with http.ws_connect(url + "/v1/svcName") as ws:

@@ -1,0 +1,238 @@
+"""Where one WebSocket session frame's CPU goes, stage by stage, timed in process.
+
+    .venv/bin/python benchmarks/stream_breakdown.py [--size 100] [--json out.json]
+
+As breakdown.py does for once requests: each stage of a session frame's path run
+on its own, many times, against the real app that create_app builds (C echo and
+Python echo engine, sync mode, write and read already inline), with no socket:
+aiohttp's WebSocket frame parser and its receive() with the read timeout, JSON
+parsing and validation, the engine's write and read alone and through the runner,
+the session's bookkeeping, rendering, aiohttp's frame writer; then the bare echo's
+whole work per frame for comparison, and one hand-over between two tasks (what a
+frame costs each time it wakes a task). What a frame costs under load beyond the
+sum is the kernel's send and receive and the event loop.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import contextlib
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import orjson
+import servers
+from aiohttp import WSMsgType, web
+from aiohttp._websocket.reader import WebSocketDataQueue, WebSocketReader
+from aiohttp._websocket.writer import WebSocketWriter
+from breakdown import app_state
+from echo_server import echo_item
+from loadgen import payload_text, request_body
+
+from aiges import protocol
+from aiges.server import ws
+from aiges.sessions import Session
+
+
+class _Sink:
+    """A transport and protocol that take everything and drop it."""
+
+    _paused = False
+    _reading_paused = False
+
+    def write(self, data) -> None:
+        pass
+
+    def is_closing(self) -> bool:
+        return False
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
+
+
+def client_frame(text: bytes) -> bytes:
+    """A masked client text frame, as a browser sends it."""
+    mask = os.urandom(4)
+    masked = bytes(b ^ mask[i % 4] for i, b in enumerate(text))
+    n = len(text)
+    if n < 126:
+        head = bytes([0x81, 0x80 | n])
+    elif n < 65536:
+        head = bytes([0x81, 0x80 | 126]) + n.to_bytes(2, "big")
+    else:
+        head = bytes([0x81, 0x80 | 127]) + n.to_bytes(8, "big")
+    return head + mask + masked
+
+
+async def timed(calls: dict, number: int, repeat: int) -> dict:
+    """Median microseconds per call; coroutine functions are awaited (in this task:
+    none of them suspends). The repeats go round every stage in turn."""
+    runs: dict = {name: [] for name in calls}
+    for _ in range(repeat):
+        for name, fn in calls.items():
+            is_async = asyncio.iscoroutinefunction(fn)
+            t0 = time.perf_counter()
+            if is_async:
+                for _ in range(number):
+                    await fn()
+            else:
+                for _ in range(number):
+                    fn()
+            runs[name].append((time.perf_counter() - t0) / number * 1e6)
+    return {name: round(statistics.median(times), 2) for name, times in runs.items()}
+
+
+async def open_session(state, body: bytes) -> tuple[Session, protocol.Request]:
+    first = state.parse(protocol.loads(body.replace(b'"status":3', b'"status":0')), None,
+                        need_payload=False)
+    session = await state.sessions.open(first.sid, first.params, first.psr_ids,
+                                        first.outputs, ws.MODE, ack=True)
+    await session.write(first.data)
+    await session.results()
+    req = state.parse(protocol.loads(body), session.sid)
+    for _ in range(200):  # until write and read run inline
+        await session.write(req.data)
+        await session.results()
+    return session, req
+
+
+async def stages(state, session: Session, req, body: bytes) -> dict:
+    loop = asyncio.get_running_loop()
+    engine, runner, handle = state.engine, session.registry.runner, session.handle
+    sink = _Sink()
+    queue = WebSocketDataQueue(sink, 2 ** 16, loop=loop)
+    reader = WebSocketReader(queue, 0, compress=False, decode_text=True)
+    wire = client_frame(body)
+    response = web.WebSocketResponse()
+    response._reader = queue  # receive() reads what the parser queued
+    writer = WebSocketWriter(sink, sink)
+    engine.write(handle, req.data)
+    items = engine.read(handle)
+    frame = protocol.session_frame(session.sid, items, session.outputs, {"input": 1})
+    msg = None
+
+    async def feed() -> None:
+        nonlocal msg
+        reader.feed_data(wire)
+        msg = await queue.read()
+
+    async def receive_timeout() -> None:
+        reader.feed_data(wire)
+        await response.receive(timeout=30)
+
+    async def receive_plain() -> None:
+        reader.feed_data(wire)
+        await response.receive()
+
+    def write_read() -> None:
+        engine.write(handle, req.data)
+        engine.read(handle)
+
+    def runner_write_read() -> None:
+        runner._inline(engine.write, handle, req.data, sid=session.sid)
+        runner._inline(engine.read, handle, sid=session.sid)
+
+    async def session_write_take() -> None:
+        await session.write(req.data)
+        await session.results()
+
+    async def send_str() -> None:
+        await response_send(frame.decode())
+
+    async def response_send(text: str) -> None:
+        await writer.send_frame(text.encode(), WSMsgType.TEXT)
+
+    async def send_bytes() -> None:
+        await writer.send_frame(frame, WSMsgType.TEXT)
+
+    def bare_work() -> None:
+        doc = orjson.loads(msg.data)
+        payload = {name: dict(echo_item(item), seq="1") for name, item in doc["payload"].items()}
+        orjson.dumps({"header": {"code": 0, "message": "success", "sid": "x", "status": 1},
+                      "payload": payload}).decode()
+
+    async def handover() -> None:
+        done = loop.create_future()
+        loop.call_soon(done.set_result, None)
+        await done
+
+    await feed()
+    return {
+        "ws read: aiohttp frame parser (feed_data, read)": feed,
+        "ws read: + receive(), no timeout": receive_plain,
+        "ws read: + receive(timeout=30)": receive_timeout,
+        "parse: size check, JSON, validation, base64": lambda: ws._parse(msg, state,
+                                                                         session.sid),
+        "engine: write + read alone": write_read,
+        "engine: write + read through the runner, inline": runner_write_read,
+        "session: write (2 calls, push) + results()": session_write_take,
+        "session: touch() (idle timer rearmed)": session.touch,
+        "render: session_frame": lambda: protocol.session_frame(
+            session.sid, items, session.outputs, {"input": 1}),
+        "send: decode + send_str (str -> bytes)": send_str,
+        "send: send_frame(bytes)": send_bytes,
+        "event loop: one hand-over through a future": handover,
+        "bare echo's work: loads, b64, dumps, decode": bare_work,
+    }
+
+
+async def measure(engines: dict[str, Path], body: bytes, number: int, repeat: int) -> dict:
+    results: dict = {}
+    async with contextlib.AsyncExitStack() as stack:
+        calls = {}
+        for kind, path in engines.items():
+            state = await stack.enter_async_context(app_state(path, request_body("x")))
+            session, req = await open_session(state, body)
+            stack.push_async_callback(session.end, "done")
+            for name, fn in (await stages(state, session, req, body)).items():
+                calls[kind, name] = fn
+        times = await timed(calls, number, repeat)
+    for (kind, name), us in times.items():
+        results.setdefault(kind, {})[name] = us
+    return results
+
+
+def frame_body(size: int) -> bytes:
+    text = payload_text(size)
+    return orjson.dumps({"header": {"appid": "bench"}, "parameter": {"svcName": {}},
+                         "payload": {"input": {"encoding": "utf8", "status": 1,
+                                               "text": base64.b64encode(text.encode())
+                                               .decode()}}})
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--engine", type=Path,
+                   default=servers.REPO / "build" / "native_examples" / "libecho.so")
+    p.add_argument("--py-engine", type=Path,
+                   default=servers.REPO / "python_examples" / "echo" / "wrapper.py")
+    p.add_argument("--size", type=int, default=100, help="payload bytes (default 100)")
+    p.add_argument("--number", type=int, default=3000, help="calls per timing")
+    p.add_argument("--repeat", type=int, default=15, help="timings per stage (median)")
+    p.add_argument("--json", type=Path, metavar="PATH", help="also write results here")
+    args = p.parse_args(argv)
+    engines = {"C echo": args.engine.resolve(), "Python echo": args.py_engine.resolve()}
+    import uvloop
+    results = uvloop.run(measure(engines, frame_body(args.size), args.number, args.repeat))
+    names = list(dict.fromkeys(k for r in results.values() for k in r))
+    print(f"{args.size} B session frame (status Continue, sync mode), median us per call")
+    print(f"{'stage':<52}" + "".join(f"{t:>13}" for t in results))
+    for name in names:
+        print(f"{name:<52}" + "".join(
+            f"{r[name]:>13.2f}" if name in r else f"{'-':>13}" for r in results.values()))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({"size": args.size, "us": results}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
