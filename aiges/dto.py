@@ -1,6 +1,9 @@
 """Data objects of the upstream aiges Python SDK: what wrapper.py receives and returns."""
 from __future__ import annotations
 
+import queue
+
+from aiges.core.types import *  # noqa: F403 (upstream's dto re-exports the constants)
 from aiges.core.types import DataText, Once
 
 
@@ -74,9 +77,19 @@ class SessionCreateResponse:
 
 
 def callback(response: Response, sid: str) -> None:
-    """Push a session result from any thread (async sessions), like upstream's embed module."""
-    from aiges.python.push import deliver
-    deliver(sid, response)
+    """Push a session result from any thread (async sessions), like upstream's embed module.
+    A result for no live session goes to the ``init_rq()`` queue when there is one."""
+    from aiges.python.push import routes
+    routes.deliver(response, sid)
+
+
+def init_rq() -> queue.Queue:
+    """Upstream's self-test hook: a queue that receives what ``callback`` pushes for no live
+    session (under aiges-load every session has its own route, so nothing lands here)."""
+    from aiges.python.push import routes
+    results: queue.Queue = queue.Queue()
+    routes.set_sink(results)
+    return results
 
 
 def _length(data) -> int:

@@ -11,6 +11,8 @@ import enum
 from dataclasses import dataclass, field
 from typing import Callable, Protocol
 
+from aiges.errors import EngineError
+
 
 class DataType(enum.IntEnum):
     TEXT = 0
@@ -53,6 +55,7 @@ class Modes:
     once_sync: bool
     once_async: bool
     session: bool
+    batch: bool = False  # exec_batch: several once requests in one call (an aiges extension)
 
 
 class Engine(Protocol):
@@ -80,6 +83,13 @@ class Engine(Protocol):
                    psr_ids: list[int], timeout_ms: int, on_result: ResultCallback) -> object:
         """Start a one-shot call; returns a token for ``forget`` (the call may still
         call back after the caller gave up)."""
+        ...
+
+    def exec_batch(self, tags: list[str], params: list[dict[str, str]],
+                   data: list[list[Data]]) -> list[list[Data] | EngineError]:
+        """Several once requests in one call (``modes.batch``), each as ``exec`` would get
+        it: per item its outputs or its EngineError (op "exec"); an EngineError of op
+        "execBatch" raised when the whole call failed."""
         ...
 
     def forget(self, token: object) -> None:

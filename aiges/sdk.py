@@ -8,9 +8,16 @@ from __future__ import annotations
 import base64
 import inspect
 import logging
+import sys
 from pathlib import Path
 
+from aiges.core.types import *  # noqa: F403 (upstream's sdk re-exports the constants)
 from aiges.core.types import AUDIO, IMAGE, STRING, VIDEO
+# Upstream's sdk re-exports the data objects and aiges.stream: wrappers import them from here.
+from aiges.dto import (DataListCls, DataListNode, Response, ResponseData,  # noqa: F401
+                       SessionCreateResponse, callback, init_rq)
+from aiges.stream import (Pool, SessionManager, StreamHandleThread, ThreadPool,  # noqa: F401
+                          WorkerThread)
 
 log = logging.getLogger("wrapper")
 
@@ -144,20 +151,87 @@ def declared_fields(holder) -> list[Field]:
     return found
 
 
+class _PerInstance:
+    """A value each instance gets on first use (a SessionManager, a dict): also for wrappers
+    whose ``__init__`` does not call ``super().__init__`` (upstream failed on those)."""
+
+    def __init__(self, factory):
+        self.factory = factory
+
+    def __set_name__(self, owner, name):
+        self.name = name
+
+    def __get__(self, obj, owner=None):
+        if obj is None:
+            return self
+        value = obj.__dict__[self.name] = self.factory()
+        return value
+
+
 class WrapperBase:
-    """Base of every ``class Wrapper(WrapperBase)``; defaults mirror upstream's."""
+    """Base of every ``class Wrapper(WrapperBase)``; defaults mirror upstream's.
+
+    Each instance has ``session``, a SessionManager (aiges.stream) for wrappers that keep
+    a pool of session threads, made in ``__init__`` (or on first use, for a wrapper whose
+    ``__init__`` does not call ``super().__init__``).
+    ``__mappings__`` holds the declared inputs/accepts/params, as upstream's metaclass made it.
+    """
 
     serviceId = ""  # noqa: N815 (upstream name)
     version = ""
     requestCls = None  # noqa: N815
     responseCls = None  # noqa: N815
     config: dict = {}
+    __mappings__: dict = {"inputs": [], "accepts": [], "params": []}
+    session = _PerInstance(SessionManager)
+    inputs_test_values = _PerInstance(dict)
+    params_test_values = _PerInstance(dict)
+    respData = _PerInstance(list)  # noqa: N815 (upstream name)
 
-    def __init__(self, *args, **kwargs):
-        folder = Path(inspect.getfile(type(self))).resolve().parent
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        from aiges.python.upstream_schema import mappings
+        cls.__mappings__ = mappings(cls)
+
+    def __init__(self, legacy=True, is_aipaas=True, keep_schema_default_value=True, **kwargs):
+        # legacy, is_aipaas, keep_schema_default_value: upstream's schema switches, kept as
+        # attributes; schema() gives one document either way.
+        self.legacy, self.is_aipaas = legacy, is_aipaas
+        self.keep_schema_default_value = keep_schema_default_value
+        self.inputs_test_values: dict = {}
+        self.params_test_values: dict = {}
+        self.respData: list = []
+        self.session = SessionManager()
+        self._schema = None
+        try:
+            folder = Path(inspect.getfile(type(self))).resolve().parent
+        except (TypeError, OSError):  # a class whose module is not importable (runpy, exec)
+            folder = None
         for field in declared_fields(self.requestCls):
             if isinstance(field, PayloadField):
                 field.owner = folder
+        self.printPythonInfo()
+
+    def printPythonInfo(self) -> None:  # noqa: N802 (upstream name)
+        log.debug("python %s (%s)", sys.version.split()[0], sys.executable)
+
+    def gradio(self):
+        raise NotImplementedError("gradio is not part of aiges-load: aiges-load serves the "
+                                  "wrapper's API document and a UI to try it at /docs")
+
+    def schema(self) -> str:
+        """Upstream's schema document as JSON text (meta.route, schemainput, schemaoutput)."""
+        from aiges.python.upstream_schema import document
+        self._schema = document(self)
+        return self._schema
+
+    def schema_legacy(self) -> str:
+        return self.schema()
+
+    def schema_v2(self) -> str:
+        """Upstream built this one with pydantic (and it came out empty or failed with some
+        pydantic versions); here it is the same document as ``schema_legacy``."""
+        return self.schema()
 
     def wrapperInit(self, config: dict) -> int:  # noqa: N802
         return 0
@@ -177,6 +251,16 @@ class WrapperBase:
     def wrapperOnceExec(self, params: dict, reqData, usrTag: str = "", persId: int = 0):  # noqa: N802,N803
         raise NotImplementedError("implement wrapperOnceExec in your Wrapper")
 
+    def wrapperOnceExecBatch(self, params: list, reqDatas: list, usrTags: list) -> list:  # noqa: N802,N803
+        """aiges extension (docs/BATCHING.md): several one-shot requests in one call, one
+        Response per item (its error in Response.error_code). aiges-load calls it only
+        when a Wrapper overrides it and ``[batch] maxSize`` > 1; this default runs
+        wrapperOnceExec item by item."""
+        return [self.wrapperOnceExec(p, d, t) for p, d, t in zip(params, reqDatas, usrTags)]
+
+    def wrapperOnceExecAsync(self, params: dict, reqData, sid: str, persId: int = 0) -> int:  # noqa: N802,N803
+        raise NotImplementedError("aiges-load runs one-shot Python requests with wrapperOnceExec")
+
     def wrapperCreate(self, params: dict, sid: str, persId: int = 0, usrTag: str = ""):  # noqa: N802,N803
         raise NotImplementedError("implement wrapperCreate in your Wrapper")
 
@@ -189,11 +273,31 @@ class WrapperBase:
     def wrapperDestroy(self, handle: str) -> int:  # noqa: N802
         return 0
 
+    def wrapperTestFunc(self, data, respData):  # noqa: N802,N803
+        """Upstream's C++ loader required this hook; aiges-load never calls it."""
+        return None
+
+    def check_resp(self, resp) -> bool:
+        """Upstream's check of a once response: False (and logged) on any finding,
+        undeclared keys and types included."""
+        from aiges.python.selfrun import problems
+        errors, warnings = problems(self, resp)
+        for text in errors + warnings:
+            log.error(text)
+        return not (errors or warnings)
+
     def run(self, stream: bool = False) -> int:
-        """``python wrapper.py``: run once (or one session) on the declared test values;
-        exits non-zero when the wrapper fails or its response is malformed."""
+        """``python wrapper.py``: run once (or one session) on the declared test values.
+        Exits non-zero when the wrapper fails or its response is malformed; keys or types
+        that differ from responseCls are logged, as upstream does, not failed."""
         from aiges.python.selfrun import self_run
         code = self_run(self, stream)
         if code:
             raise SystemExit(code)
         return code
+
+    def run_once(self) -> int:
+        return self.run(stream=False)
+
+    def run_stream(self) -> int:
+        return self.run(stream=True)

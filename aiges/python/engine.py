@@ -13,6 +13,7 @@ from aiges.errors import EngineError, EngineLoadError, Unsupported
 from aiges.python.binding import bind
 from aiges.python.push import routes
 from aiges.sdk import WrapperBase
+from aiges.stream import SessionManager
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +32,9 @@ def _import(path: Path, name: str):
     # Wrappers import their neighbours (model code, utils) as top-level modules.
     if str(path.parent) not in sys.path:
         sys.path.insert(0, str(path.parent))
+    if importlib.util.find_spec("aiges_embed") is None:  # an install older than aiges_embed
+        from aiges.python import embed
+        sys.modules["aiges_embed"] = embed
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # so inspect and pickle can find the wrapper's module
@@ -66,8 +70,10 @@ class PythonEngine:
             self.wrapper = cls()
         except Exception as exc:
             raise EngineLoadError(f"{path}: Wrapper() failed: {type(exc).__name__}: {exc}") from exc
-        self.modes = Modes(once_sync=self._defines("wrapperOnceExec"), once_async=False,
-                           session=self._defines("wrapperCreate") and self._defines("wrapperWrite"))
+        once = self._defines("wrapperOnceExec")
+        self.modes = Modes(once_sync=once, once_async=False,
+                           session=self._defines("wrapperCreate") and self._defines("wrapperWrite"),
+                           batch=once and self._defines("wrapperOnceExecBatch"))
         if not (self.modes.once_sync or self.modes.session):
             raise EngineLoadError(f"{path}: Wrapper defines neither wrapperOnceExec nor "
                                   f"wrapperCreate + wrapperWrite")
@@ -128,9 +134,15 @@ class PythonEngine:
         self._check("fini", self._call("fini", self.wrapper.wrapperFini))
 
     def set_ctrl(self, meter, trace) -> None:
-        """The Python SDK has no service callbacks: nothing to hand over."""
+        """Where ``aiges_embed.callback_metric``/``callback_trace`` go (one process, one
+        engine serving: the newest engine's callbacks win)."""
+        routes.set_ctrl(meter, trace)
 
     def close(self) -> None:
+        # The session threads of aiges.stream end with their engine (a reload replaces it).
+        session = getattr(self.wrapper, "session", None)
+        if isinstance(session, SessionManager):
+            session.close()
         # A reloaded wrapper's old module is no longer reachable by name: it can be freed.
         module = sys.modules.get(self._module)
         if module is not None and getattr(module, "Wrapper", None) is type(self.wrapper):
@@ -145,6 +157,27 @@ class PythonEngine:
 
     def exec_async(self, *args, **kwargs):
         raise EngineError("execAsync", -1, "Python engines run one-shot requests with wrapperOnceExec")
+
+    def exec_batch(self, tags: list[str], params: list[dict[str, str]],
+                   data: list[list[Data]]) -> list[list[Data] | EngineError]:
+        """wrapperOnceExecBatch (an aiges extension): one Response per item, its error
+        code that item's alone; a non-zero int returned (an error code, as a C engine's
+        return), an exception, or a wrong count fails the whole call."""
+        batch = ([dict(p) for p in params], [_request(d) for d in data], list(tags))
+        # Positional: wrappers name these parameters as they like.
+        responses = self._call("execBatch", lambda: self.wrapper.wrapperOnceExecBatch(*batch))
+        if isinstance(responses, int) and responses:
+            raise EngineError("execBatch", responses, self.error_text(responses))
+        if not isinstance(responses, (list, tuple)) or len(responses) != len(tags):
+            raise EngineError("execBatch", -1, f"wrapperOnceExecBatch returned "
+                              f"{_count(responses)} for {len(tags)} requests")
+        results: list[list[Data] | EngineError] = []
+        for response in responses:
+            try:
+                results.append(self._outputs("exec", response) or [])
+            except EngineError as exc:
+                results.append(exc)
+        return results
 
     def forget(self, token) -> None:
         pass
@@ -179,7 +212,9 @@ class PythonEngine:
         try:
             made = self._call("create", self._create, params=dict(params), sid=tag,
                               pers=psr_ids[0] if psr_ids else 0, tag=tag)
-            code = getattr(made, "error_code", 0) if made is not None else -1
+            # Upstream examples answer some failures with a bare -1, not a response.
+            code = getattr(made, "error_code", 0) if hasattr(made, "handle") else \
+                (int(made) if isinstance(made, int) and made else -1)
             self._check("create", code)
         except EngineError:
             routes.remove(tag)
@@ -210,6 +245,12 @@ class PythonEngine:
                                               sid=session.sid))
         finally:
             routes.remove(session.sid)
+
+
+def _count(responses) -> str:
+    if isinstance(responses, (list, tuple)):
+        return f"{len(responses)} responses"
+    return type(responses).__name__
 
 
 def _request(data: list[Data]) -> DataListCls:

@@ -1,0 +1,1 @@
+"""``aiges.concurrent`` of the upstream SDK: pools the ailab wrappers keep workers in."""

@@ -1,0 +1,3 @@
+class ConversationalBufferWindowMemory:
+    def __init__(self, k=0):
+        self.k = k

@@ -1,0 +1,1 @@
+from langchain import OpenAIChat  # noqa: F401
