@@ -54,6 +54,8 @@ class Config:
     health_detail: bool = False  # [aiges] healthDetail: /health names the engine's full path
     schema: engine_schema.EngineSchema | None = None  # [schema]: inputs/params/outputs
     ray: dict = field(default_factory=dict)  # [ray]: Ray Serve options, read by aiges.ray
+    batch_max_size: int = 1      # [batch] maxSize: once requests per engine call; 1 = off
+    batch_max_delay_ms: int = 0  # [batch] maxDelayMs: how long a batch may wait to fill
     warnings: list[str] = field(default_factory=list)
 
 
@@ -83,6 +85,21 @@ def log_level(value) -> str:
 
 def _workers(value) -> int:
     if isinstance(value, bool) or int(value) < 1:
+        raise ValueError(value)
+    return int(value)
+
+
+MAX_BATCH = 4096
+
+
+def _batch_size(value) -> int:
+    if isinstance(value, bool) or not 1 <= int(value) <= MAX_BATCH:
+        raise ValueError(value)
+    return int(value)
+
+
+def _millis(value) -> int:
+    if isinstance(value, bool) or int(value) < 0:
         raise ValueError(value)
     return int(value)
 
@@ -123,6 +140,8 @@ KEYS = {
     ("ws", "sessionTimeout"): ("ws_session_timeout_s", float),
     ("ws", "maxFrame"): ("ws_max_frame", int),
     ("fc", "maxSessions"): ("max_sessions", int),
+    ("batch", "maxSize"): ("batch_max_size", _batch_size),
+    ("batch", "maxDelayMs"): ("batch_max_delay_ms", _millis),
     ("log", "level"): ("log_level", log_level),
     ("log", "file"): ("log_file", str),
     ("aiges", "pythonPluginCmd"): ("python_plugin_cmd", str),
@@ -327,6 +346,18 @@ sessionTimeout = 600
 # Largest WebSocket frame in bytes: a bigger one gets an error frame (10009) and a
 # close (1009); the service keeps serving. Never more than [aiges] maxBody.
 maxFrame = 16777216
+
+[batch]
+# Adaptive batching (docs/BATCHING.md), for engines that export wrapperExecBatch (a
+# Python wrapper: wrapperOnceExecBatch): concurrent one-shot requests are grouped
+# into one engine call of up to maxSize requests. A batch is formed when an instance
+# frees: it takes whatever is waiting then, so an idle service adds no latency.
+# 1 = off: one request per call, as upstream. Ignored (with a warning) for an engine
+# without the batch entry. Requests naming resources (res_id) are never batched.
+maxSize = 1
+# With maxDelayMs > 0 a batch that is not full also waits up to this many ms after its
+# first request for more to join: fuller batches, each request later by at most this.
+maxDelayMs = 0
 
 [log]
 # debug, info, warning, error (upstream's warn and fatal too).

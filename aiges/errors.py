@@ -44,6 +44,7 @@ ENGINE_OP_CODES = {
     "read": ENGINE_READ,
     "exec": ENGINE_EXEC,
     "execAsync": ENGINE_EXEC,
+    "execBatch": ENGINE_EXEC,
     "callback": ENGINE_CALLBACK,
 }
 

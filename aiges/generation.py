@@ -47,7 +47,8 @@ class Generation:
         self.version = ""
         self.pool = InstancePool(config.instances, config.queue_limit, config.wait_ms / 1000)
         self.runner = Runner(engine, self.pool, config.once_timeout_ms / 1000,
-                             config.async_mode, metrics, config.inline_max_us, board)
+                             config.async_mode, metrics, config.inline_max_us, board,
+                             config.batch_max_size, config.batch_max_delay_ms / 1000)
         limits = Limits(idle_s=config.session_ttl_ms / 1000,
                         lifetime_s=config.ws_session_timeout_s,
                         read_wait_s=config.read_wait_ms / 1000)
@@ -77,6 +78,8 @@ class Generation:
         try:
             async with asyncio.timeout(timeout_s):
                 await self.sessions.wait_empty()
+                if self.runner.batcher is not None:
+                    await self.runner.batcher.wait_idle()
                 await self.pool.wait_idle()
         except TimeoutError:
             return False

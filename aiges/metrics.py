@@ -25,6 +25,7 @@ REQUEST_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
                    10.0, 30.0, 60.0, 300.0, float("inf"))
 ENGINE_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
                   0.5, 1.0, 2.5, 5.0, 10.0, 30.0, float("inf"))
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096, float("inf"))
 # Engines choose meter keys and error codes: past this many distinct values per
 # metric, new ones are counted under "other" rather than growing without bound.
 MAX_LABEL_VALUES = 200
@@ -105,6 +106,16 @@ class Metrics:
         self.engines_retiring = Gauge("aiges_engines_retiring", "Replaced engines still "
                                       "finishing their requests and sessions",
                                       registry=registry)
+        # Adaptive batching ([batch] maxSize > 1): the histogram's count is the batch calls.
+        self._batch_size = Histogram("aiges_batch_size", "Once requests per batch call "
+                                     "(wrapperExecBatch)", buckets=BATCH_BUCKETS,
+                                     registry=registry)
+        self._batch_calls = Counter("aiges_batch_calls", "Batch calls by result: ok (the call "
+                                    "ran; its items may still fail one by one), failed (the "
+                                    "whole call failed), timeout (it outlived the once "
+                                    "timeout)", ("result",), registry=registry)
+        self.batch_waiting = Gauge("aiges_batch_waiting", "Once requests waiting to join a "
+                                   "batch", registry=registry)
         self._requests = _Children("aiges_requests", requests)
         self._latency = _Children("aiges_request_duration_seconds", latency)
         self._engine_calls = _Children("aiges_engine_call_duration_seconds", engine_calls)
@@ -120,6 +131,12 @@ class Metrics:
 
     def engine_error(self, op: str, code: int) -> None:
         self._engine_errors.get((op, code)).inc()
+
+    def batch_size(self, size: int) -> None:
+        self._batch_size.observe(size)
+
+    def batch_call(self, result: str) -> None:
+        self._batch_calls.labels(result).inc()
 
     def meter(self, key: str, count: int) -> None:
         if count < 0:

@@ -88,6 +88,27 @@ class InstancePool:
             raise
         return self._take(instance)
 
+    async def acquire_any(self) -> int:
+        """An instance however long it takes, queued with the others (the batcher's one
+        dispatcher: the requests it serves keep deadlines of their own)."""
+        if self.closed is not None:
+            raise AigesError(INVALID_OPERATION, self.closed, 503)
+        if self._free and not self._waiters:
+            return self._take(self._free.popleft())
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            instance = await waiter
+        except BaseException:
+            if waiter.done() and not waiter.cancelled():
+                self.release(waiter.result())
+            else:
+                waiter.cancel()
+                if waiter in self._waiters:
+                    self._waiters.remove(waiter)
+            raise
+        return self._take(instance)
+
     def try_acquire(self) -> int | None:
         """An instance at once, or None: none free, others queued first, or closed."""
         if self._free and not self._waiters and self.closed is None:

@@ -35,7 +35,8 @@ OPS = {"exec": "exec", "exec_async": "execAsync", "create": "create", "write": "
 class Runner:
     def __init__(self, engine: Engine, pool: InstancePool, once_timeout_s: float,
                  async_mode: bool, metrics: Metrics | None = None, inline_max_us: int = 0,
-                 board: Board | None = None):
+                 board: Board | None = None, batch_max_size: int = 1,
+                 batch_max_delay_s: float = 0.0):
         self.engine = engine
         self.pool = pool
         self.once_timeout_s = once_timeout_s
@@ -52,8 +53,19 @@ class Runner:
         # A supervisor's worker: each call is written on the board it shares with the
         # supervisor too, which then knows the request a dead worker was running.
         self.board = board
+        # [batch] maxSize > 1 and an engine with the batch entry: once requests are grouped.
+        self.batcher = None
+        if batch_max_size > 1 and engine.modes.batch:
+            from aiges.batcher import Batcher  # only loaded when batching is on
+            self.batcher = Batcher(self, batch_max_size, batch_max_delay_s)
+        elif batch_max_size > 1:
+            log.warning("[batch] maxSize ignored: the engine has no batch entry "
+                        "(wrapperExecBatch / wrapperOnceExecBatch)",
+                        extra={"engine": engine.path, "max_size": batch_max_size})
 
     def close(self) -> None:
+        if self.batcher is not None:
+            self.batcher.close(AigesError(errors.INVALID_OPERATION, "the engine is closing", 503))
         stuck = self.stuck_calls()
         if stuck:
             # Waiting would hang the exit: these calls ignored even wrapperFini.
@@ -74,7 +86,7 @@ class Runner:
         it is, for the log when it never returns."""
         if self.placement.inline(OPS.get(fn.__name__, fn.__name__), size):
             return self._inline(fn, *args, sid=sid)
-        return await asyncio.get_running_loop().run_in_executor(self.executor, self._timed_for,
+        return await asyncio.get_running_loop().run_in_executor(self.executor, self.timed_for,
                                                                 sid, fn, *args)
 
     def _inline(self, fn, *args, sid: str = ""):
@@ -89,7 +101,7 @@ class Runner:
         when every engine thread may be stuck in a call only fini can end."""
         return await asyncio.to_thread(self._timed, fn, *args)
 
-    def _timed_for(self, sid: str, fn, *args):
+    def timed_for(self, sid: str, fn, *args):
         return self._timed(fn, *args, sid=sid)
 
     def _timed(self, fn, *args, inline=None, sid: str = ""):
@@ -122,6 +134,9 @@ class Runner:
         if not (self.engine.modes.once_sync or self.engine.modes.once_async):
             raise AigesError(errors.INVALID_OPERATION, "this engine has no one-shot mode",
                              http_status=400)
+        batcher = self.batcher
+        if batcher is not None and batcher.takes(req):
+            return await batcher.once(req)
         instance = await self.pool.acquire()
         modes = self.engine.modes
         if (self.async_mode and modes.once_async) or not modes.once_sync:
@@ -137,6 +152,8 @@ class Runner:
         modes = self.engine.modes
         if not modes.once_sync or (self.async_mode and modes.once_async):
             return None
+        if self.batcher is not None and self.batcher.takes(req):
+            return None  # batched: the batcher's dispatcher runs it
         if not self.placement.inline("exec", input_size(req.data)):
             return None
         instance = self.pool.try_acquire()
@@ -158,15 +175,15 @@ class Runner:
         loop = asyncio.get_running_loop()
         call = loop.run_in_executor(self.executor, self._timed, self.engine.exec, req.sid,
                                     req.params, req.data, req.psr_ids)
-        call.add_done_callback(lambda done: self._returned(done, instance))
+        call.add_done_callback(lambda done: self.returned(done, instance))
         try:
             async with asyncio.timeout(self.once_timeout_s):
                 return await asyncio.shield(call)
         except TimeoutError:
-            self._stuck(call, instance, req.sid, "wrapperExec")
-            raise self._timeout(req.sid, "wrapperExec") from None
+            self.stuck(call, instance, req.sid, "wrapperExec")
+            raise self.timeout_error(req.sid, "wrapperExec") from None
 
-    def _stuck(self, call: asyncio.Future, instance: int, sid: str, op: str) -> None:
+    def stuck(self, call: asyncio.Future, instance: int, sid: str, op: str) -> None:
         """A call outlived its request: its instance stays out of the pool (and counts
         against readiness) until the call really returns."""
         if call.done():
@@ -178,7 +195,7 @@ class Runner:
             f"{op} returned after its request timed out; instance back in the pool",
             extra={"sid": sid, "seconds": round(loop.time() - started, 3)}))
 
-    def _returned(self, call: asyncio.Future, instance: int) -> None:
+    def returned(self, call: asyncio.Future, instance: int) -> None:
         self.pool.release(instance)
         if not call.cancelled():
             call.exception()  # retrieved: a timed-out call's error was already answered
@@ -189,7 +206,7 @@ class Runner:
         self.metrics.engine_error("callback", ret)
         return EngineError("callback", ret, self.engine.error_text(ret))
 
-    def _timeout(self, sid: str, op: str) -> AigesError:
+    def timeout_error(self, sid: str, op: str) -> AigesError:
         log.warning("once request timed out", extra={"sid": sid, "op": op,
                                                        "timeout_s": self.once_timeout_s})
         return AigesError(errors.ONCE_TIMEOUT,
@@ -223,14 +240,14 @@ class Runner:
                 return await result
         except TimeoutError:
             if not start.done():
-                self._stuck(start, instance, req.sid, "wrapperExecAsync")
-            raise self._timeout(req.sid, "wrapperExecAsync") from None
+                self.stuck(start, instance, req.sid, "wrapperExecAsync")
+            raise self.timeout_error(req.sid, "wrapperExecAsync") from None
         finally:
             # The instance is held until the answer, and while wrapperExecAsync runs.
             if start.done():
                 self.pool.release(instance)
             else:
-                start.add_done_callback(lambda done: self._returned(done, instance))
+                start.add_done_callback(lambda done: self.returned(done, instance))
             if result.cancelled() or not result.done():  # awaiting it was cancelled
                 # Given up: a callback that still comes is ignored by the engine layer.
                 start.add_done_callback(lambda f: f.cancelled() or f.exception()

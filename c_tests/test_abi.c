@@ -72,6 +72,7 @@ int main(void)
     SAME_TYPE(wrapperExecFree);
     SAME_TYPE(wrapperExecAsync);
     SAME_TYPE(wrapperDebugInfo);
+    SAME_TYPE(wrapperExecBatch);
 
     return test_exit("test_abi");
 }

@@ -86,6 +86,18 @@ int WrapperAPI wrapperExecAsync(const char* usrTag, pParamList params, pDataList
 typedef int (*wrapperExecAsyncPtr)(const char* usrTag, pParamList params, pDataList reqData,
                                    wrapperCallback cb, int timeout, unsigned int psrIds[], int psrCnt);
 
+/* aiges extension (upstream AIGES has no such call; engines without it are served
+ * one request per call, as before). Optional. One call for n once requests, each
+ * exactly as wrapperExec would get it (no psrIds: requests naming resources are
+ * never batched). Fills respData[i] and errs[i] (0 or the engine's error code for
+ * item i) for every i. Returns 0 when the call ran (per-item results in errs),
+ * non-zero when the whole batch failed. Each respData[i] is released with
+ * wrapperExecFree(usrTags[i], &respData[i]). Used when [batch] maxSize > 1. */
+int WrapperAPI wrapperExecBatch(unsigned int n, const char* usrTags[], pParamList params[],
+                                pDataList reqData[], pDataList respData[], int errs[]);
+typedef int (*wrapperExecBatchPtr)(unsigned int n, const char* usrTags[], pParamList params[],
+                                   pDataList reqData[], pDataList respData[], int errs[]);
+
 /* Debug text for a session, called once before wrapperDestroy. */
 WrapperAPI const char* wrapperDebugInfo(const void* handle);
 typedef const char* (*wrapperDebugInfoPtr)(const void* handle);

@@ -20,6 +20,10 @@ NULL = ffi.NULL
 CTRL_TEXT_MAX = 4096
 UINTPTR = ffi.typeof("uintptr_t")
 DATA_OUT = ffi.typeof("pDataList*")
+TAGS = ffi.typeof("const char*[]")
+PARAMS = ffi.typeof("pParamList[]")
+DATAS = ffi.typeof("pDataList[]")
+INTS = ffi.typeof("int[]")
 
 
 def load(path: str | Path, private: bool = False) -> "CEngine":
@@ -251,6 +255,32 @@ class CEngine:
             if out[0] != NULL:
                 self._fn["wrapperExecFree"](tag_buf, out)
             self._tags.close(addr)
+
+    def exec_batch(self, tags: list[str], params: list[dict[str, str]],
+                   data: list[list[Data]]) -> list[list[Data] | EngineError]:
+        """wrapperExecBatch: per item its outputs or its EngineError; the whole call's
+        failure raised. Every respData[i] the engine filled is freed, whatever happened."""
+        n = len(tags)
+        keep: list = []
+        opened = [self._tags.open(tag) for tag in tags]
+        tag_bufs = ffi.new(TAGS, [buf for buf, _ in opened])
+        param_heads = ffi.new(PARAMS, [lists.param_list(p, keep) for p in params])
+        data_heads = ffi.new(DATAS, [lists.data_list(d, keep) for d in data])
+        outs = ffi.new(DATAS, n)
+        errs = ffi.new(INTS, n)
+        try:
+            ret = self._fn["wrapperExecBatch"](n, tag_bufs, param_heads, data_heads, outs, errs)
+            if ret:
+                raise self._error("execBatch", ret)
+            # The engine's error texts are read here, on the calling thread, as for exec.
+            return [self._error("exec", errs[i]) if errs[i] else lists.read_data(outs[i])
+                    for i in range(n)]
+        finally:
+            free = self._fn["wrapperExecFree"]
+            for i, (buf, addr) in enumerate(opened):
+                if outs[i] != NULL:
+                    free(buf, outs + i)
+                self._tags.close(addr)
 
     def exec_async(self, tag: str, params: dict[str, str], data: list[Data],
                    psr_ids: list[int], timeout_ms: int, on_result: ResultCallback) -> object:

@@ -15,7 +15,8 @@ MODE_SYMBOLS = {
     "session": ("wrapperCreate", "wrapperWrite", "wrapperRead", "wrapperDestroy"),
 }
 OPTIONAL = ("wrapperSetCtrl", "wrapperFini", "wrapperError", "wrapperVersion",
-            "wrapperLoadRes", "wrapperUnloadRes", "wrapperDebugInfo")
+            "wrapperLoadRes", "wrapperUnloadRes", "wrapperDebugInfo",
+            "wrapperExecBatch")  # wrapperExecBatch: an aiges extension (docs/BATCHING.md)
 ALL = ("wrapperInit", *OPTIONAL, *(s for group in MODE_SYMBOLS.values() for s in group))
 
 
@@ -29,7 +30,10 @@ def check(path: str, exported: set[str]) -> Modes:
         for need in started or MODE_SYMBOLS.values():
             missing += [s for s in need if s not in exported]
     if not missing:
-        return Modes("once-sync" in complete, "once-async" in complete, "session" in complete)
+        # Batching is an extra way to run once requests: only with once-sync to free them.
+        batch = "wrapperExecBatch" in exported and "once-sync" in complete
+        return Modes("once-sync" in complete, "once-async" in complete, "session" in complete,
+                     batch)
     raise EngineLoadError(refusal(path, missing, complete))
 
 

@@ -3,7 +3,8 @@
  * 8x8 grayscale image of a handwritten digit with an MLP 64 -> 32 -> 10
  * trained by tools/train_digits.py on scikit-learn's digits data set.
  *
- * Once-sync only (wrapperExec/ExecFree).
+ * Once-sync (wrapperExec/ExecFree), and wrapperExecBatch (the aiges batch
+ * extension: the images of several requests in one pass of the backend).
  *   input  "image": 64 bytes, row-major, 0 = background, 255 = full ink
  *   output "result": DataText/DataOnce JSON {"digit":D,"scores":[10 probabilities]}
  * wrapperInit config:
@@ -227,11 +228,9 @@ static int classify(const unsigned char* image, pDataList* out)
     return *out ? 0 : fail(DIGITS_ERR_NOMEM, "digits: out of memory");
 }
 
-static int exec_image(pDataList reqData, pDataList* respData)
+/* The 64 bytes of input "image" in *px, or the request's error. */
+static int find_image(pDataList reqData, const unsigned char** px)
 {
-    if (!respData)
-        return fail(DIGITS_ERR_ARG, "digits: invalid argument (respData is NULL)");
-    *respData = NULL;
     pDataList image = reqData;
     while (image && !(image->key && strcmp(image->key, "image") == 0))
         image = image->next;
@@ -241,7 +240,45 @@ static int exec_image(pDataList reqData, pDataList* respData)
     if (len != DIGITS_INPUTS)
         return fail(DIGITS_ERR_SIZE, "digits: image must be 64 bytes (8x8 grayscale), got %u",
                     len);
-    return classify(image->data, respData);
+    *px = image->data;
+    return 0;
+}
+
+static int exec_image(pDataList reqData, pDataList* respData)
+{
+    if (!respData)
+        return fail(DIGITS_ERR_ARG, "digits: invalid argument (respData is NULL)");
+    *respData = NULL;
+    const unsigned char* px;
+    int rc = find_image(reqData, &px);
+    return rc ? rc : classify(px, respData);
+}
+
+/* Classifies the n images in one pass of the backend (on a GPU: one launch); the
+ * result of image k goes to respData[at[k]], its error to errs[at[k]]. */
+static int classify_batch(const unsigned char* const images[], const unsigned* at, unsigned n,
+                          pDataList respData[], int errs[])
+{
+    char err[256];
+    pthread_rwlock_rdlock(&g_model_lock);
+    if (!g_model) {
+        pthread_rwlock_unlock(&g_model_lock);
+        return fail(DIGITS_ERR_NOINIT, "%s", fixed_text(DIGITS_ERR_NOINIT));
+    }
+    unsigned n_out = g_model->n_out;
+    double* scores = malloc((size_t)n * n_out * sizeof *scores);
+    int* digit = malloc(n * sizeof *digit);
+    int rc = scores && digit ? digits_classify_batch(g_model, images, n, scores, digit, err,
+                                                     sizeof err)
+                             : DIGITS_ERR_NOMEM;
+    pthread_rwlock_unlock(&g_model_lock);
+    for (unsigned k = 0; !rc && k < n; k++) {
+        respData[at[k]] = result_node(digit[k], scores + (size_t)k * n_out, n_out);
+        errs[at[k]] = respData[at[k]] ? 0 : DIGITS_ERR_NOMEM;
+    }
+    free(scores);
+    free(digit);
+    return rc ? fail(rc, "%s", rc == DIGITS_ERR_NOMEM ? "digits: out of memory" : err) : 0;
 }
 
 int WrapperAPI wrapperExec(const char* usrTag, pParamList params, pDataList reqData,
@@ -253,6 +290,41 @@ int WrapperAPI wrapperExec(const char* usrTag, pParamList params, pDataList reqD
     (void)psrCnt;
     int rc = exec_image(reqData, respData);
     count(C_EXEC, rc == 0);
+    return rc;
+}
+
+/* The aiges batch extension: the images of n requests classified in one pass of
+ * the backend. A request without a valid image fails alone; a backend failure
+ * fails the call. */
+int WrapperAPI wrapperExecBatch(unsigned int n, const char* usrTags[], pParamList params[],
+                                pDataList reqData[], pDataList respData[], int errs[])
+{
+    (void)usrTags;
+    (void)params;
+    if (!n || !reqData || !respData || !errs)
+        return fail(DIGITS_ERR_ARG, "digits: invalid argument (NULL array)");
+    const unsigned char** images = malloc(n * sizeof *images);
+    unsigned* at = malloc(n * sizeof *at);
+    if (!images || !at) {
+        free(images);
+        free(at);
+        return fail(DIGITS_ERR_NOMEM, "digits: out of memory");
+    }
+    unsigned valid = 0;
+    for (unsigned i = 0; i < n; i++) {
+        respData[i] = NULL;
+        errs[i] = find_image(reqData[i], &images[valid]);
+        if (!errs[i])
+            at[valid++] = i;
+    }
+    /* Per-item errors get their code's fixed text: one thread-local text cannot
+     * tell apart several items' messages. */
+    t_err_code = 0;
+    int rc = valid ? classify_batch(images, at, valid, respData, errs) : 0;
+    free(images);
+    free(at);
+    for (unsigned i = 0; i < n; i++)
+        count(C_EXEC, respData[i] != NULL);
     return rc;
 }
 

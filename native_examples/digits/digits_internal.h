@@ -52,6 +52,12 @@ void digits_model_free(struct digits_model* m);
 int digits_classify(const struct digits_model* m, const unsigned char* image, double* scores,
                     int* digit, char* err, size_t errlen);
 
+/* digits_classify for n images at once (one pass of the backend: the CUDA backend
+ * runs them in one launch): image i's scores at scores + i * m->n_out, its digit in
+ * digits[i]. 0, DIGITS_ERR_NOMEM, or DIGITS_ERR_DEVICE with a message in err. */
+int digits_classify_batch(const struct digits_model* m, const unsigned char* const images[],
+                          unsigned n, double* scores, int* digits, char* err, size_t errlen);
+
 /* {"digit":D,"scores":[p0,p1,...]} with each p rounded to 4 decimals and
  * written the way Python's json.dumps writes round(p, 4). malloc'ed; NULL
  * when out of memory. */
@@ -74,5 +80,9 @@ void digits_backend_close(struct digits_model* m);
  * may call it at once on one opened model. */
 int digits_backend_logits(const struct digits_model* m, const unsigned char* image, float* z,
                           char* err, size_t errlen);
+
+/* digits_backend_logits for n images: image i's logits at z + i * m->n_out. */
+int digits_backend_logits_batch(const struct digits_model* m, const unsigned char* const images[],
+                                unsigned n, float* z, char* err, size_t errlen);
 
 #endif /* DIGITS_INTERNAL_H */

@@ -115,13 +115,9 @@ void digits_model_free(struct digits_model* m)
     free(m);
 }
 
-int digits_classify(const struct digits_model* m, const unsigned char* image, double* scores,
-                    int* digit, char* err, size_t errlen)
+/* The digit and the softmax scores of one image's logits z. */
+static void scores_of(const struct digits_model* m, const float* z, double* scores, int* digit)
 {
-    float z[DIGITS_MAX_OUTPUTS];
-    int rc = digits_backend_logits(m, image, z, err, errlen);
-    if (rc)
-        return rc;
     unsigned best = 0;
     for (unsigned k = 1; k < m->n_out; k++)
         if (z[k] > z[best])
@@ -135,7 +131,31 @@ int digits_classify(const struct digits_model* m, const unsigned char* image, do
     for (unsigned k = 0; k < m->n_out; k++)
         scores[k] /= sum;
     *digit = (int)best;
-    return 0;
+}
+
+int digits_classify(const struct digits_model* m, const unsigned char* image, double* scores,
+                    int* digit, char* err, size_t errlen)
+{
+    float z[DIGITS_MAX_OUTPUTS];
+    int rc = digits_backend_logits(m, image, z, err, errlen);
+    if (!rc)
+        scores_of(m, z, scores, digit);
+    return rc;
+}
+
+int digits_classify_batch(const struct digits_model* m, const unsigned char* const images[],
+                          unsigned n, double* scores, int* digits, char* err, size_t errlen)
+{
+    float* z = malloc((size_t)n * m->n_out * sizeof *z);
+    if (!z) {
+        snprintf(err, errlen, "digits: out of memory");
+        return DIGITS_ERR_NOMEM;
+    }
+    int rc = digits_backend_logits_batch(m, images, n, z, err, errlen);
+    for (unsigned i = 0; !rc && i < n; i++)
+        scores_of(m, z + (size_t)i * m->n_out, scores + (size_t)i * m->n_out, &digits[i]);
+    free(z);
+    return rc;
 }
 
 /* "%.4f" less trailing zeros, one kept after the point: 0.0120 -> 0.012,

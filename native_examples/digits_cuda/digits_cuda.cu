@@ -10,13 +10,14 @@
  * with -fmad=false). IEEE single precision rounds the same on both sides, so
  * the logits, and the result text, equal libdigits' bit for bit.
  *
- * One request is one block: a real GPU engine would batch requests, but this
- * sample shows the loading, device selection and error paths, which is what
- * a loader sees. The device is the process's first visible one: aiges-load
+ * One image is one block. wrapperExec runs one image per launch; wrapperExecBatch
+ * (the aiges batch extension, docs/BATCHING.md) runs a whole batch in one launch,
+ * one block per image, with one copy in and one copy out. The device is the process's first visible one: aiges-load
  * --gpus and Ray set CUDA_VISIBLE_DEVICES for that.
  */
 #include <cuda_runtime.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 extern "C" {
@@ -33,14 +34,15 @@ struct device_layers {
     const float *w1, *b1, *w2, *b2;
 };
 
-__global__ void forward(struct device_layers l, unsigned n_in, unsigned n_hid, unsigned n_out,
-                        struct image_bytes image, float* z)
+/* One image's logits, computed by one block. */
+__device__ void forward_one(const struct device_layers& l, unsigned n_in, unsigned n_hid,
+                            unsigned n_out, const unsigned char* px, float* z)
 {
     extern __shared__ float shared[];
     float* x = shared;       /* [n_in] */
     float* h = shared + n_in; /* [n_hid] */
     for (unsigned i = threadIdx.x; i < n_in; i += blockDim.x)
-        x[i] = __fdiv_rn((float)image.px[i], 255.0f);
+        x[i] = __fdiv_rn((float)px[i], 255.0f);
     __syncthreads();
     for (unsigned j = threadIdx.x; j < n_hid; j += blockDim.x) {
         const float* row = l.w1 + (size_t)j * n_in;
@@ -57,6 +59,20 @@ __global__ void forward(struct device_layers l, unsigned n_in, unsigned n_hid, u
             acc = __fadd_rn(acc, __fmul_rn(row[j], h[j]));
         z[k] = acc;
     }
+}
+
+__global__ void forward(struct device_layers l, unsigned n_in, unsigned n_hid, unsigned n_out,
+                        struct image_bytes image, float* z)
+{
+    forward_one(l, n_in, n_hid, n_out, image.px, z);
+}
+
+/* A batch: block b classifies image b of images[n][n_in] into z[n][n_out]. */
+__global__ void forward_batch(struct device_layers l, unsigned n_in, unsigned n_hid,
+                              unsigned n_out, const unsigned char* images, float* z)
+{
+    forward_one(l, n_in, n_hid, n_out, images + (size_t)blockIdx.x * n_in,
+                z + (size_t)blockIdx.x * n_out);
 }
 
 static int device_error(char* err, size_t errlen, const char* what, cudaError_t rc)
@@ -155,4 +171,45 @@ extern "C" int digits_backend_logits(const struct digits_model* m, const unsigne
     if (rc == cudaSuccess)
         rc = freed != cudaSuccess ? freed : synced;
     return rc == cudaSuccess ? 0 : device_error(err, errlen, "the forward pass failed", rc);
+}
+
+extern "C" int digits_backend_logits_batch(const struct digits_model* m,
+                                           const unsigned char* const images[], unsigned n,
+                                           float* z, char* err, size_t errlen)
+{
+    /* The images packed on the host, then one copy in, one launch, one copy out. */
+    cudaStream_t stream = cudaStreamPerThread;
+    size_t in_bytes = (size_t)n * m->n_in, out_bytes = (size_t)n * m->n_out * sizeof(float);
+    unsigned char* packed = (unsigned char*)malloc(in_bytes);
+    if (!packed) {
+        snprintf(err, errlen, "digits_cuda: out of memory");
+        return DIGITS_ERR_NOMEM;
+    }
+    for (unsigned i = 0; i < n; i++)
+        memcpy(packed + (size_t)i * m->n_in, images[i], m->n_in);
+    void* dev = NULL;
+    cudaError_t rc = cudaMallocAsync(&dev, in_bytes + out_bytes, stream);
+    if (rc != cudaSuccess) {
+        free(packed);
+        return device_error(err, errlen, "cannot allocate on the GPU", rc);
+    }
+    /* The floats first: they need the alignment; the image bytes follow them. */
+    float* out = (float*)dev;
+    unsigned char* in = (unsigned char*)dev + out_bytes;
+    rc = cudaMemcpyAsync(in, packed, in_bytes, cudaMemcpyHostToDevice, stream);
+    if (rc == cudaSuccess) {
+        size_t shared_bytes = (m->n_in + m->n_hid) * sizeof(float);
+        forward_batch<<<n, block_threads(m), shared_bytes, stream>>>(layers(m), m->n_in,
+                                                                      m->n_hid, m->n_out, in,
+                                                                      out);
+        rc = cudaGetLastError();
+    }
+    if (rc == cudaSuccess)
+        rc = cudaMemcpyAsync(z, out, out_bytes, cudaMemcpyDeviceToHost, stream);
+    cudaError_t freed = cudaFreeAsync(dev, stream);
+    cudaError_t synced = cudaStreamSynchronize(stream);
+    free(packed); /* after the sync: the copy in reads it */
+    if (rc == cudaSuccess)
+        rc = freed != cudaSuccess ? freed : synced;
+    return rc == cudaSuccess ? 0 : device_error(err, errlen, "the batched forward pass failed", rc);
 }

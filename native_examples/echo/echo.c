@@ -4,8 +4,8 @@
  * "config"), and records every call in counters (see echo_state.c) so the
  * loader's tests can prove it frees what it gets and calls what it must.
  *
- * This file: the one-shot calls, wrapperExec/ExecFree (sync) and
- * wrapperExecAsync. Request params that change behaviour:
+ * This file: the one-shot calls, wrapperExec/ExecFree (sync),
+ * wrapperExecAsync and wrapperExecBatch (the aiges batch extension). Request params that change behaviour:
  *   delay_ms=N        sleep N ms first (async: in the worker)
  *   fail=N            return N (async: cb(usrTag, NULL, N)), no output
  *   empty=true        succeed with no output (*respData / cb data NULL)
@@ -21,6 +21,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "echo_internal.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <pthread.h>
 
@@ -112,6 +113,72 @@ int WrapperAPI wrapperExec(const char* usrTag, pParamList params, pDataList reqD
         return rc;
     echo_count(C_LIVE_EXEC, 1, C_END);
     *respData = out;
+    return 0;
+}
+
+/* Appends a "batch" node holding n to *out (show_batch=true). */
+static int add_batch_node(pDataList* out, unsigned int n)
+{
+    char text[16];
+    snprintf(text, sizeof text, "%u", n);
+    pDataList* tail = out;
+    while (*tail)
+        tail = &(*tail)->next;
+    *tail = echo_text_node("batch", text);
+    return *tail ? 0 : ECHO_ERR_NOMEM;
+}
+
+/* One item of a batch, as wrapperExec runs it, less the delay (slept once for all). */
+static int exec_item(const char* usrTag, pParamList params, pDataList req, unsigned int n,
+                     pDataList* out)
+{
+    echo_ctrl_exec(usrTag);
+    struct options o;
+    int rc = parse_options(params, &o);
+    if (!rc && o.late_ctrl_ms)
+        rc = echo_ctrl_later(usrTag, o.late_ctrl_ms);
+    if (rc || o.fail)
+        return rc ? rc : o.fail;
+    if (o.empty)
+        return 0;
+    rc = build_output(params, req, NULL, 0, o.show_config, out);
+    if (!rc && echo_param_true(params, "show_batch"))
+        rc = add_batch_node(out, n);
+    if (rc) {
+        echo_list_free(*out);
+        *out = NULL;
+        return rc;
+    }
+    echo_count(C_LIVE_EXEC, 1, C_END);
+    return 0;
+}
+
+/* The aiges batch extension: n requests in one call. The call sleeps the longest
+ * delay_ms of its items (one launch, not n); fail=N fails its item only, fail_batch=N
+ * on any item fails the whole call; show_batch=true adds a "batch" node holding n. */
+int WrapperAPI wrapperExecBatch(unsigned int n, const char* usrTags[], pParamList params[],
+                                pDataList reqData[], pDataList respData[], int errs[])
+{
+    if (!n || !usrTags || !params || !reqData || !respData || !errs)
+        return ECHO_ERR_ARG;
+    int delay_ms = 0, batch_fail = 0;
+    for (unsigned int i = 0; i < n; i++) {
+        respData[i] = NULL;
+        errs[i] = 0;
+        int d = 0, fb = 0;
+        if (echo_param_int(params[i], "delay_ms", &d) || echo_param_int(params[i], "fail_batch", &fb))
+            continue; /* the item's own error, below */
+        delay_ms = d > delay_ms ? d : delay_ms;
+        batch_fail = batch_fail ? batch_fail : fb;
+    }
+    echo_count(C_EXEC, (int)n, C_END);
+    if (batch_fail) {
+        echo_fail_requested(batch_fail);
+        return batch_fail;
+    }
+    echo_sleep_ms(delay_ms);
+    for (unsigned int i = 0; i < n; i++)
+        errs[i] = exec_item(usrTags[i], params[i], reqData[i], n, &respData[i]);
     return 0;
 }
 

@@ -4,6 +4,8 @@ upstream aiges SDK style, so the loader's behaviour tests run against both kinds
 Once: every input comes back unchanged, plus "params" (the params as JSON), "psr_ids"
 when a resource id is given, and "config" (the init config) with show_config=true.
 Params: delay_ms, fail=N (error N), empty=true (no output).
+Batches (wrapperOnceExecBatch, [batch] maxSize > 1): fail_batch=N fails the whole call,
+show_batch=true adds "batch" (the call's number of requests).
 Sessions: each write's inputs come back; fail_create=N, fail_write=N, delay_ms
 (pushed sessions). Init config: counters_file (the C engine's counters line; "{version}"
 in it becomes the version, '/' as '-'), push=true (deliver session results with
@@ -121,6 +123,9 @@ class Wrapper(WrapperBase):
         self.count(exec=1, execfree=1)
         if int(params.get("delay_ms", 0)):
             time.sleep(int(params["delay_ms"]) / 1000)
+        return self.answer(params, reqData, persId)
+
+    def answer(self, params, reqData, persId=0):
         if int(params.get("fail", 0)):
             return Response().response_err(int(params["fail"]))
         if params.get("empty") == "true":
@@ -133,6 +138,25 @@ class Wrapper(WrapperBase):
         if params.get("show_config") == "true":
             outputs.append(text_output("config", json.dumps(self.config, separators=(",", ":"))))
         return Response(list=outputs)
+
+    def wrapperOnceExecBatch(self, params: list, reqDatas: list, usrTags: list):
+        """The aiges batch extension: each item as wrapperOnceExec answers it, after the
+        longest delay_ms of them (one call, not n). fail=N fails its item only;
+        fail_batch=N on any item fails the whole call; show_batch=true adds "batch"."""
+        self.count(exec=len(params), execfree=len(params))
+        for p in params:
+            if int(p.get("fail_batch", 0)):
+                return int(p["fail_batch"])
+        delay_ms = max(int(p.get("delay_ms", 0)) for p in params)
+        if delay_ms:
+            time.sleep(delay_ms / 1000)
+        responses = []
+        for p, req in zip(params, reqDatas):
+            res = self.answer(p, req)
+            if p.get("show_batch") == "true" and res.list:
+                res.list.append(text_output("batch", str(len(params))))
+            responses.append(res)
+        return responses
 
     def wrapperCreate(self, params: {}, sid: str, persId: int = 0,
                       usrTag: str = "") -> SessionCreateResponse:

@@ -26,7 +26,7 @@ def echo(echo_so, tmp_path):
 
 
 def test_modes_and_version(echo, native_dir):
-    assert echo.modes == Modes(once_sync=True, once_async=True, session=True)
+    assert echo.modes == Modes(once_sync=True, once_async=True, session=True, batch=True)
     assert echo.version() == "echo/1.0.0"
     upper = load(native_dir / "libupper.so")
     assert upper.modes == Modes(once_sync=True, once_async=False, session=False)
