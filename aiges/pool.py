@@ -62,17 +62,26 @@ class InstancePool:
         self.closed = why
 
     async def acquire(self) -> int:
+        """A free instance within ``wait_s``, else NoInstance (429)."""
+        return await self._acquire(self.wait_s, self.queue_limit)
+
+    async def acquire_any(self) -> int:
+        """An instance however long it takes, queued with the others (the batcher's one
+        dispatcher: the requests it serves keep deadlines of their own)."""
+        return await self._acquire(None, None)
+
+    async def _acquire(self, wait_s: float | None, queue_limit: int | None) -> int:
         if self.closed is not None:
             # Only work that kept a replaced engine's runner past its retirement gets here.
             raise AigesError(INVALID_OPERATION, self.closed, 503)
         if self._free and not self._waiters:
             return self._take(self._free.popleft())
-        if len(self._waiters) >= self.queue_limit:
-            raise NoInstance(f"all {self.size} instances busy and {self.queue_limit} requests queued")
+        if queue_limit is not None and len(self._waiters) >= queue_limit:
+            raise NoInstance(f"all {self.size} instances busy and {queue_limit} requests queued")
         waiter = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)
         try:
-            async with asyncio.timeout(self.wait_s):
+            async with asyncio.timeout(wait_s):
                 instance = await waiter
         except BaseException as exc:
             if waiter.done() and not waiter.cancelled():
@@ -83,29 +92,8 @@ class InstancePool:
                 if waiter in self._waiters:
                     self._waiters.remove(waiter)
             if isinstance(exc, TimeoutError):
-                raise NoInstance(f"no instance free within {self.wait_s:g}s "
+                raise NoInstance(f"no instance free within {wait_s:g}s "
                                  f"(all {self.size} busy)") from None
-            raise
-        return self._take(instance)
-
-    async def acquire_any(self) -> int:
-        """An instance however long it takes, queued with the others (the batcher's one
-        dispatcher: the requests it serves keep deadlines of their own)."""
-        if self.closed is not None:
-            raise AigesError(INVALID_OPERATION, self.closed, 503)
-        if self._free and not self._waiters:
-            return self._take(self._free.popleft())
-        waiter = asyncio.get_running_loop().create_future()
-        self._waiters.append(waiter)
-        try:
-            instance = await waiter
-        except BaseException:
-            if waiter.done() and not waiter.cancelled():
-                self.release(waiter.result())
-            else:
-                waiter.cancel()
-                if waiter in self._waiters:
-                    self._waiters.remove(waiter)
             raise
         return self._take(instance)
 

@@ -25,32 +25,28 @@ STOP = (signal.SIGTERM, signal.SIGINT)
 GRACE_S = 4.0
 
 
-class StopSignals:
-    def __init__(self, loop: asyncio.AbstractEventLoop, on_stop: Callable[[], None],
-                 on_hup: Callable[[], None], drain_s: float,
-                 stuck: Callable[[], list[dict]]):
-        self.loop = loop
-        self.on_stop = on_stop
-        self.on_hup = on_hup
-        self.deadline_s = drain_s + GRACE_S
-        self.stuck = stuck  # the engine calls running now, for the last log line
-        self._stopping = threading.Event()
+class SignalThread:
+    """Signals heard by a thread of its own: Python's C-level handler writes each one's
+    number to a pipe (``signal.set_wakeup_fd``) that the thread reads and hands to
+    ``_got``, whatever the main thread is doing."""
+
+    def __init__(self) -> None:
         self._read_fd, self._write_fd = os.pipe()
         os.set_blocking(self._write_fd, False)
         self._previous_fd = -1
 
-    def install(self) -> None:
-        """From the main thread, with the loop running (after it set up its own fd)."""
-        for sig in (*STOP, signal.SIGHUP):
-            signal.signal(sig, _noted)  # the C handler writes sig to the wakeup fd
+    def listen(self, signals: tuple[signal.Signals, ...]) -> None:
+        """From the main thread: ``signals`` go to ``_got`` from now on."""
+        self.handle(signals)
         self._previous_fd = signal.set_wakeup_fd(self._write_fd, warn_on_full_buffer=False)
         threading.Thread(target=self._listen, name="aiges-signals", daemon=True).start()
 
-    def uninstall(self) -> None:
-        """Stopped cleanly: a late signal must not turn exit 0 into death by signal."""
-        for sig in (*STOP, signal.SIGHUP):
-            signal.signal(sig, signal.SIG_IGN)
-        signal.set_wakeup_fd(self._previous_fd)
+    @staticmethod
+    def handle(signals: tuple[signal.Signals, ...]) -> None:
+        """(Again) a Python-level handler for ``signals``, so that the C handler writes
+        them to the wakeup fd (another library may have taken them meanwhile)."""
+        for sig in signals:
+            signal.signal(sig, _noted)
 
     def _listen(self) -> None:
         while True:
@@ -60,6 +56,32 @@ class StopSignals:
                 return
             for number in data:
                 self._got(number)
+
+    def _got(self, number: int) -> None:
+        raise NotImplementedError
+
+
+class StopSignals(SignalThread):
+    def __init__(self, loop: asyncio.AbstractEventLoop, on_stop: Callable[[], None],
+                 on_hup: Callable[[], None], drain_s: float,
+                 stuck: Callable[[], list[dict]]):
+        super().__init__()
+        self.loop = loop
+        self.on_stop = on_stop
+        self.on_hup = on_hup
+        self.deadline_s = drain_s + GRACE_S
+        self.stuck = stuck  # the engine calls running now, for the last log line
+        self._stopping = threading.Event()
+
+    def install(self) -> None:
+        """From the main thread, with the loop running (after it set up its own fd)."""
+        self.listen((*STOP, signal.SIGHUP))
+
+    def uninstall(self) -> None:
+        """Stopped cleanly: a late signal must not turn exit 0 into death by signal."""
+        for sig in (*STOP, signal.SIGHUP):
+            signal.signal(sig, signal.SIG_IGN)
+        signal.set_wakeup_fd(self._previous_fd)
 
     def _got(self, number: int) -> None:
         if number == signal.SIGHUP:

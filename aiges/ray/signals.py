@@ -20,20 +20,21 @@ import os
 import signal
 import threading
 
+from aiges.shutdown import SignalThread
+
 log = logging.getLogger("aiges")
 
 STOP = (signal.SIGTERM, signal.SIGINT)
 
 
-class StopSignals:
+class StopSignals(SignalThread):
     def __init__(self, deadline_s: float, app: str):
+        super().__init__()
         self.deadline_s = deadline_s  # from the first signal to the exit
         self.app = app
         self.stopping = threading.Event()
         self.signum = 0
         self._connected = False
-        self._read_fd, self._write_fd = os.pipe()
-        os.set_blocking(self._write_fd, False)
 
     @property
     def exit_code(self) -> int:
@@ -42,14 +43,12 @@ class StopSignals:
 
     def install(self) -> None:
         """From the main thread, before anything of Ray is imported."""
-        self._handle()
-        signal.set_wakeup_fd(self._write_fd, warn_on_full_buffer=False)
-        threading.Thread(target=self._listen, name="aiges-signals", daemon=True).start()
+        self.listen(STOP)
 
     def connected(self) -> None:
         """Connected to Ray: from now a signal asks the main thread to stop. Takes
         SIGTERM back from ray.init, whose own handler would raise SystemExit."""
-        self._handle()
+        self.handle(STOP)
         self._connected = True
 
     def uninstall(self) -> None:
@@ -58,21 +57,9 @@ class StopSignals:
         for sig in STOP:
             signal.signal(sig, signal.SIG_IGN)
 
-    def _handle(self) -> None:
-        for sig in STOP:
-            signal.signal(sig, _noted)
-
-    def _listen(self) -> None:
-        while True:
-            try:
-                data = os.read(self._read_fd, 64)
-            except OSError:
-                return
-            for number in data:
-                if number in STOP:
-                    self._got(number)
-
     def _got(self, number: int) -> None:
+        if number not in STOP:
+            return  # another handler's signal (Ray installs some)
         if not self._connected:
             self.signum = number
             log.info("stopped while connecting to Ray", extra={"signal": number})
@@ -98,6 +85,3 @@ def exit_now(code: int) -> None:
     logging.shutdown()
     os._exit(code)
 
-
-def _noted(signum, frame) -> None:
-    """Python-level handler: nothing to do, the thread reading the wakeup fd acts."""
