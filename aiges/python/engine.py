@@ -10,6 +10,7 @@ from pathlib import Path
 from aiges.dto import DataListCls, DataListNode, Response
 from aiges.engine import Data, DataStatus, Modes, ResultCallback
 from aiges.errors import EngineError, EngineLoadError, Unsupported
+from aiges.python import upstream_schema
 from aiges.python.binding import bind
 from aiges.python.push import routes
 from aiges.sdk import WrapperBase
@@ -110,11 +111,10 @@ class PythonEngine:
         """Where upstream serves this wrapper: its ``route`` (one path or a list), else
         ``/{version}/private/{serviceId}`` once it names a serviceId."""
         w = self.wrapper
-        route = getattr(w, "route", None)
-        if route:
-            return [str(r) for r in route] if isinstance(route, (list, tuple)) else [str(route)]
-        service_id, version = getattr(w, "serviceId", ""), getattr(w, "version", "")
-        return [f"/{version}/private/{service_id}"] if service_id and version else []
+        if not getattr(type(w), "route", None) and not (w.serviceId and w.version):
+            return []
+        found = upstream_schema.route(w)
+        return [str(r) for r in found] if isinstance(found, (list, tuple)) else [str(found)]
 
     # -- lifecycle ---------------------------------------------------------------------------
     def version(self) -> str:

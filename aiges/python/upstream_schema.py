@@ -30,6 +30,13 @@ def mappings(cls) -> dict:
     return found
 
 
+def route(wrapper):
+    """Where upstream's loader serves the wrapper: the class's own ``route`` (a path or a
+    list of them), else ``/{version}/private/{serviceId}``."""
+    own = mappings(type(wrapper)).get("route")
+    return own if own else f"/{wrapper.version}/private/{wrapper.serviceId}"
+
+
 def document(wrapper) -> str:
     """The schema as upstream's ``schema_legacy()`` returns it: JSON text, indent 4."""
     found = mappings(type(wrapper))
@@ -40,7 +47,7 @@ def document(wrapper) -> str:
     doc = {
         "meta": {
             "serviceId": service_id, "version": version,
-            "route": found.get("route", f"/{version}/private/{service_id}"),
+            "route": route(wrapper),
             "sub": found.get("sub", "ase"), "call": found.get("call", "atmos"),
             "call_type": _number(found.get("call_type", 0)), "hosts": "api.xf-yun.com",
             "service": [service_id], "routeKey": [],
