@@ -170,16 +170,22 @@ def main(argv: list[str] | None = None) -> int:
     body = loadgen.request_body(loadgen.payload_text(args.size))
     engines = {"C echo": args.engine.resolve(), "Python echo": args.py_engine.resolve()}
     results = asyncio.run(measure(engines, body, args.number, args.repeat))
-    names = list(dict.fromkeys(k for r in results.values() for k in r))
-    print(f"{args.size} B once request, median us per call")
-    print(f"{'stage':<56}" + "".join(f"{t:>13}" for t in results))
-    for name in names:
-        print(f"{name:<56}" + "".join(
-            f"{r[name]:>13.2f}" if name in r else f"{'-':>13}" for r in results.values()))
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({"size": args.size, "us": results}, indent=2))
+    report(results, f"{args.size} B once request, median us per call", args.size, args.json)
     return 0
+
+
+def report(results: dict[str, dict[str, float]], title: str, size: int,
+           json_path: Path | None, width: int = 56) -> None:
+    """The stages as a table (one column per engine), and as JSON when asked."""
+    names = list(dict.fromkeys(k for r in results.values() for k in r))
+    print(title)
+    print(f"{'stage':<{width}}" + "".join(f"{t:>13}" for t in results))
+    for name in names:
+        print(f"{name:<{width}}" + "".join(
+            f"{r[name]:>13.2f}" if name in r else f"{'-':>13}" for r in results.values()))
+    if json_path:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps({"size": size, "us": results}, indent=2))
 
 
 if __name__ == "__main__":

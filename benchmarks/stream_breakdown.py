@@ -18,7 +18,6 @@ import argparse
 import asyncio
 import base64
 import contextlib
-import json
 import os
 import statistics
 import sys
@@ -30,7 +29,7 @@ import servers
 from aiohttp import WSMsgType, web
 from aiohttp._websocket.reader import WebSocketDataQueue, WebSocketReader
 from aiohttp._websocket.writer import WebSocketWriter
-from breakdown import app_state
+from breakdown import app_state, report
 from echo_server import echo_item
 from loadgen import payload_text, request_body
 
@@ -222,15 +221,8 @@ def main(argv: list[str] | None = None) -> int:
     engines = {"C echo": args.engine.resolve(), "Python echo": args.py_engine.resolve()}
     import uvloop
     results = uvloop.run(measure(engines, frame_body(args.size), args.number, args.repeat))
-    names = list(dict.fromkeys(k for r in results.values() for k in r))
-    print(f"{args.size} B session frame (status Continue, sync mode), median us per call")
-    print(f"{'stage':<52}" + "".join(f"{t:>13}" for t in results))
-    for name in names:
-        print(f"{name:<52}" + "".join(
-            f"{r[name]:>13.2f}" if name in r else f"{'-':>13}" for r in results.values()))
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({"size": args.size, "us": results}, indent=2))
+    report(results, f"{args.size} B session frame (status Continue, sync mode), median us "
+           "per call", args.size, args.json, width=52)
     return 0
 
 
