@@ -68,7 +68,7 @@ class Command:
     @property
     def service_command(self) -> str:
         """The command of a service, less its ``&`` and any comment after it."""
-        return re.sub(r"&\s*(#[^'\"]*)?$", "", self.text.rstrip())
+        return _uncommented(self.text).rstrip().removesuffix("&")
 
 
 def examples(page: Path) -> list[Command]:
@@ -121,6 +121,20 @@ def _commands(block: list[str], first_line: int) -> list[Command]:
             pending = []
     assert not pending, f"unfinished command at line {first_line}: {pending}"
     return commands
+
+
+def _uncommented(text: str) -> str:
+    """``text`` less a trailing comment: from the first ``#`` outside quotes that starts
+    a word."""
+    quote = None
+    for i, char in enumerate(text):
+        if quote:
+            quote = None if char == quote else quote
+        elif char in "'\"":
+            quote = char
+        elif char == "#" and (i == 0 or text[i - 1].isspace()):
+            return text[:i]
+    return text
 
 
 def _complete(text: str) -> bool:
@@ -216,3 +230,4 @@ def test_the_reader_of_examples(tmp_path):
     assert matches(['{"sid":"0123456789abcdef0123456789abcdef"}'],
                    '{"sid":"fedcba9876543210fedcba9876543210"}')
     assert not matches(['{"a": 2}'], '{"a": 1}')
+    assert Command('serve --x "#1" &   # or "y" & z', 1).service_command == 'serve --x "#1" '
