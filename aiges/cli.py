@@ -250,8 +250,8 @@ def run(config: configuration.Config, args, argv: list[str]) -> int:
         from aiges import supervisor
         return supervisor.run(config, argv)
     if args.worker_of is not None:
-        from aiges import supervisor
-        if not supervisor.attach_to_supervisor(args.worker_of):
+        from aiges import supervised
+        if not supervised.attach_to_supervisor(args.worker_of):
             return 1
     elif config.gpus:
         os.environ["CUDA_VISIBLE_DEVICES"] = config.gpus[0]
@@ -361,9 +361,9 @@ async def serve(config: configuration.Config, engine, sock: socket.socket,
                           config.drain_timeout_ms / 1000, state.stuck_calls)
     signals.install()
     if worker:
-        from aiges import supervisor
-        supervisor.mark_responses(app)
-        state.board = supervisor.attach_board()
+        from aiges import supervised
+        supervised.mark_responses(app)
+        state.board = supervised.attach_board()
         if state.board is not None:
             state.metrics.supervised(state.board)
     # keepalive_timeout: aiohttp's default is an hour; idle connections close alike on
@@ -384,9 +384,9 @@ async def serve(config: configuration.Config, engine, sock: socket.socket,
                 f" (API docs: /docs)",
                 extra={"engine": engine.path, "pid": os.getpid()})
         if worker:
-            state.on_reload = supervisor.report_ready()
+            state.on_reload = supervised.report_ready()
             if state.board is not None:
-                supervisor.keep_beating(state.board)
+                supervised.keep_beating(state.board)
         await stop.wait()
         begin_drain(app)  # not ready from the first moment, before connections drain
         log.info("shutting down: not ready, draining in-flight requests")
