@@ -9,7 +9,7 @@ import pytest
 from aiohttp.base_protocol import BaseProtocol
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.http_parser import HttpRequestParser
-from hypothesis import event, given, settings
+from hypothesis import event, example, given, settings
 from hypothesis import strategies as st
 
 from aiges.server.head import FOREIGN, MAX_FIELDS, MAX_HEAD, Head, read_head
@@ -77,6 +77,7 @@ def aiohttp_reads(data: bytes):
 
 
 @settings(max_examples=500, deadline=None)
+@example(LINE, [(b"Content-Type", b"\r\n\r\n")], True, b"\r\n")  # a blank line in a value
 @given(LINES, FIELDS, st.sampled_from([True] * 4 + [False]), st.sampled_from([b"\r\n"] * 5 + [b"\n"]))
 def test_served_heads_read_alike_by_aiohttp(line, fields, host, sep):
     head = head_bytes(line, [(b"Host", b"x")] + fields if host else fields, sep)
@@ -85,7 +86,10 @@ def test_served_heads_read_alike_by_aiohttp(line, fields, host, sep):
     event("served" if found is not FOREIGN else "handed on")
     if found is FOREIGN:
         return
-    assert found.end == len(head)
+    # A value may hold a blank line itself (st.binary): the head ends at the first one,
+    # for aiohttp too; what follows is the body.
+    blank = head.find(b"\r\n\r\n")
+    assert found.end == (blank + 4 if blank >= 0 else len(head))
     message = aiohttp_reads(head + b"x" * found.length)
     assert message is not None, head
     assert (message.method, message.path, message.version) == ("POST", "/v1/svcName", (1, 1))
