@@ -23,6 +23,8 @@ CONTENT_TYPE = CONTENT_TYPE_LATEST
 # Seconds; one set for once requests (milliseconds) and whole sessions (minutes).
 REQUEST_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
                    10.0, 30.0, 60.0, 300.0, float("inf"))
+# Results of one session: a few for a sentence of speech, thousands for a long stream.
+RESULT_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000, float("inf"))
 ENGINE_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
                   0.5, 1.0, 2.5, 5.0, 10.0, 30.0, float("inf"))
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096, float("inf"))
@@ -84,6 +86,18 @@ class Metrics:
                                 "engine's own code", ("op", "code"), registry=registry)
         meter = Counter("aiges_engine_meter", "Counts the engine reported through its "
                         "CTMeterCustom callback, by meter key", ("key",), registry=registry)
+        self._queue_wait = Histogram(
+            "aiges_queue_wait_seconds", "How long a once request that found no free "
+            "instance waited for one (the rest waited nothing: compare the _count with "
+            "aiges_requests_total)", buckets=REQUEST_BUCKETS, registry=registry)
+        first_result = Histogram(
+            "aiges_session_first_result_seconds", "From a session's create to the engine's "
+            "first result, by mode (sessions with a result)", ("mode",),
+            buckets=REQUEST_BUCKETS, registry=registry)
+        results = Histogram("aiges_session_results", "Result frames a session handed out, "
+                            "by mode", ("mode",), buckets=RESULT_BUCKETS, registry=registry)
+        self._first_result = _Children("aiges_session_first_result_seconds", first_result)
+        self._results = _Children("aiges_session_results", results)
         self.instances = Gauge("aiges_instances", "Engine instances ([fc] max)",
                                registry=registry)
         self.instances_in_use = Gauge("aiges_instances_in_use", "Instances held by a request "
@@ -126,6 +140,12 @@ class Metrics:
         self._requests.get((mode, code)).inc()
         self._latency.get((mode,)).observe(seconds)
 
+    def session(self, mode: str, first_result_s: float | None, results: int) -> None:
+        """A session's end: its time to the first result (if it had one), its results."""
+        if first_result_s is not None:
+            self._first_result.get((mode,)).observe(first_result_s)
+        self._results.get((mode,)).observe(results)
+
     def engine_call(self, op: str, seconds: float) -> None:
         self._engine_calls.get((op,)).observe(seconds)
 
@@ -155,6 +175,7 @@ class Metrics:
 
     def watch(self, pool, sessions) -> None:
         """Gauges read at scrape time from the instance pool and the session registry."""
+        pool.waited = self._queue_wait.observe
         self.instances.set_function(lambda: pool.size)
         self.instances_in_use.set_function(lambda: pool.in_use)
         self.queue_depth.set_function(lambda: pool.waiting)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Callable
 
 from aiges.errors import INVALID_OPERATION, NO_INSTANCE, AigesError
 
@@ -33,6 +34,9 @@ class InstancePool:
         self._idle.set()
         # Why no instance is handed out any more (its engine is being finished); None = open.
         self.closed: str | None = None
+        # Told the seconds each acquire that had to queue waited (the queue-wait metric);
+        # one that found an instance free costs nothing here.
+        self.waited: Callable[[float], None] | None = None
 
     @property
     def in_use(self) -> int:
@@ -78,8 +82,10 @@ class InstancePool:
             return self._take(self._free.popleft())
         if queue_limit is not None and len(self._waiters) >= queue_limit:
             raise NoInstance(f"all {self.size} instances busy and {queue_limit} requests queued")
-        waiter = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        waiter = loop.create_future()
         self._waiters.append(waiter)
+        queued = loop.time()
         try:
             async with asyncio.timeout(wait_s):
                 instance = await waiter
@@ -95,6 +101,8 @@ class InstancePool:
                 raise NoInstance(f"no instance free within {wait_s:g}s "
                                  f"(all {self.size} busy)") from None
             raise
+        if self.waited is not None and wait_s is not None:  # a request's wait, not the batcher's
+            self.waited(loop.time() - queued)
         return self._take(instance)
 
     def try_acquire(self) -> int | None:

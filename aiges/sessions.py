@@ -52,6 +52,7 @@ class SessionEnd:
     frames_in: int       # frames written
     frames_out: int      # result frames handed out
     duration_s: float
+    first_result_s: float | None = None  # from create to the engine's first result
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +88,7 @@ class Session:
         # The transport's hook, called on the loop when results or the end come: a
         # callback, so that a frame wakes no task (WebSocket sends from it).
         self.listener: Callable[[], None] | None = None
+        self.first_result_s: float | None = None  # when the engine's first result came
         self._loop = asyncio.get_running_loop()
         self._active = 0.0                 # the last frame written or result taken
         self._room = asyncio.Event()       # fewer than MAX_QUEUED frames wait: read on
@@ -263,7 +265,9 @@ class Session:
             self._changed_now()
             if len(self._results) >= MAX_QUEUED:
                 self._room.clear()
-            self._quiet_since = asyncio.get_running_loop().time()
+            self._quiet_since = now = self._loop.time()
+            if self.first_result_s is None:
+                self.first_result_s = now - self.started
             if self._last_input:  # a final output before the last input ends nothing
                 self._final_output |= any(i.status in FINAL for i in items)
             self._check_finished()
@@ -467,7 +471,7 @@ class SessionRegistry:
             self.on_end(SessionEnd(
                 session.sid, session.mode, session.error.code if session.error else 0,
                 session.writes, session.seq,
-                asyncio.get_running_loop().time() - session.started))
+                asyncio.get_running_loop().time() - session.started, session.first_result_s))
         if not self.live:
             self._empty.set()
 

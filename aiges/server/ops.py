@@ -96,6 +96,8 @@ def account_once(metrics: Metrics, with_access_log: bool, route: str, sid: str,
 
 def session_end(state: State, end: SessionEnd) -> None:
     state.metrics.request(end.mode, end.code, end.duration_s)
+    if end.frames_in:  # not a session refused at its first frame
+        state.metrics.session(end.mode, end.first_result_s, end.frames_out)
     if state.config.access_log:
         access_log.info("session", extra={
             "sid": end.sid, "mode": end.mode, "code": end.code, "frames_in": end.frames_in,

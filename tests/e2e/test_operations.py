@@ -101,6 +101,22 @@ async def test_metrics_count_requests_sessions_and_engine_calls(http, echo):
     assert metric(after, "aiges_queue_depth") == 0
     assert metric(after, "aiges_sessions_active") == 0
     assert metric(after, "aiges_engine_call_duration_seconds_count", op="init") == 1
+    # Where a session's time goes: its first result, and how many it had.
+    assert d("aiges_session_first_result_seconds_count", mode="session_ws") == 1
+    assert d("aiges_session_results_count", mode="session_ws") == 1
+    assert d("aiges_session_results_sum", mode="session_ws") == 3
+    assert d("aiges_session_first_result_seconds_sum", mode="session_ws") < 5
+
+
+async def test_queue_wait_is_a_histogram_of_the_requests_that_waited(http, echo):
+    """Three instances, six requests of 0.3 s at once: three wait about 0.3 s."""
+    before = await scrape(http, echo)
+    answers = await asyncio.gather(*(post(http, echo, body(params={"delay_ms": 300}))
+                                     for _ in range(6)))
+    assert [a[0] for a in answers] == [200] * 6
+    after = await scrape(http, echo)
+    assert delta(before, after, "aiges_queue_wait_seconds_count") == 3
+    assert 0.6 < delta(before, after, "aiges_queue_wait_seconds_sum") < 3
 
 
 async def test_log_lines_carry_the_sid(http, echo):
