@@ -231,3 +231,28 @@ def test_the_reader_of_examples(tmp_path):
                    '{"sid":"fedcba9876543210fedcba9876543210"}')
     assert not matches(['{"a": 2}'], '{"a": 1}')
     assert Command('serve --x "#1" &   # or "y" & z', 1).service_command == 'serve --x "#1" '
+
+
+LINK = re.compile(r"\]\(([^)\s]+)\)")
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
+def test_the_pages_links_lead_somewhere(page):
+    """Every relative link of the page names a file or folder of the repository, and a
+    heading of it when it has an #anchor."""
+    for target in LINK.findall(page.read_text()):
+        if target.startswith(("http://", "https://", "mailto:")):
+            continue
+        path, _, anchor = target.partition("#")
+        where = (page.parent / path).resolve() if path else page
+        assert where.exists(), f"{page.name}: {target}"
+        if anchor and where.suffix == ".md":
+            headings = {_anchor(line.lstrip("#").strip())
+                        for line in where.read_text().splitlines() if line.startswith("#")}
+            assert anchor in headings, f"{page.name}: {target}"
+
+
+def _anchor(heading: str) -> str:
+    """GitHub's anchor for a heading: lower case, spaces to dashes, punctuation dropped."""
+    text = re.sub(r"[^\w\- ]", "", heading.lower())
+    return text.replace(" ", "-")
