@@ -52,6 +52,7 @@ class Config:
     admin_reload: bool = False  # POST /admin/reload may replace the engine (hot reload)
     admin_token: str = ""       # [aiges] adminToken: X-Aiges-Admin-Token the admin routes want
     health_detail: bool = False  # [aiges] healthDetail: /health names the engine's full path
+    health_interval_s: float = 5.0  # [aiges] healthIntervalS: wrapperHealth polls; 0 = never
     schema: engine_schema.EngineSchema | None = None  # [schema]: inputs/params/outputs
     ray: dict = field(default_factory=dict)  # [ray]: Ray Serve options, read by aiges.ray
     batch_max_size: int = 1      # [batch] maxSize: once requests per engine call; 1 = off
@@ -104,6 +105,12 @@ def _millis(value) -> int:
     return int(value)
 
 
+def _seconds(value) -> float:
+    if isinstance(value, bool) or float(value) < 0:
+        raise ValueError(value)
+    return float(value)
+
+
 def gpu_list(value) -> list[str]:
     """Text ("0,1") or a TOML array ([0, 1]) as ["0", "1"]."""
     items = value if isinstance(value, list) else str(value).split(",")
@@ -127,6 +134,7 @@ KEYS = {
     ("aiges", "adminReload"): ("admin_reload", _flag),
     ("aiges", "adminToken"): ("admin_token", str),
     ("aiges", "healthDetail"): ("health_detail", _flag),
+    ("aiges", "healthIntervalS"): ("health_interval_s", _seconds),
     ("aiges", "readWait"): ("read_wait_ms", int),
     ("fc", "max"): ("instances", int),
     ("fc", "ttl"): ("session_ttl_ms", int),
@@ -310,6 +318,11 @@ adminReload = false
 adminToken = ""
 # true: GET /health names the engine's full path (else only its file name).
 healthDetail = false
+# Engines that export wrapperHealth (Python: override WrapperBase.wrapperHealth) are
+# asked every this many seconds, off the event loop, whether they still work (a CUDA
+# error, say); while they answer no, GET /ready is 503 with the engine's reason, so
+# that orchestrators stop routing here. /health (liveness) stays 200. 0: never.
+healthIntervalS = 5
 
 [fc]
 # Engine instances: how many requests or sessions run at once.

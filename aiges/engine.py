@@ -116,4 +116,9 @@ class Engine(Protocol):
 
     def destroy(self, handle: object) -> None: ...
 
+    def health(self) -> tuple[bool, str] | None:
+        """(ok, the engine's reason) from its health entry (wrapperHealth /
+        WrapperBase.wrapperHealth, an aiges extension), or None when it has none.
+        Called on a thread of its own, concurrently with other calls."""
+
     def close(self) -> None: ...

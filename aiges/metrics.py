@@ -130,6 +130,15 @@ class Metrics:
                                     "timeout)", ("result",), registry=registry)
         self.batch_waiting = Gauge("aiges_batch_waiting", "Once requests waiting to join a "
                                    "batch", registry=registry)
+        # Engine-aware readiness ([aiges] healthIntervalS, wrapperHealth).
+        self._health_failures = Counter("aiges_engine_health_failures", "Engine health checks "
+                                        "(wrapperHealth) that answered not healthy, raised or "
+                                        "did not return within the interval",
+                                        registry=registry)
+        self.engine_healthy = Gauge("aiges_engine_healthy", "1 while the serving engine's "
+                                    "health check passes (or it has none), 0 while it fails "
+                                    "(/ready is 503)", registry=registry)
+        self.engine_healthy.set(1)
         self._requests = _Children("aiges_requests", requests)
         self._latency = _Children("aiges_request_duration_seconds", latency)
         self._engine_calls = _Children("aiges_engine_call_duration_seconds", engine_calls)
@@ -164,6 +173,9 @@ class Metrics:
             log.warning("negative engine meter count ignored", extra={"key": key, "count": count})
             return
         self._meter.get((key,)).inc(count)
+
+    def health_failure(self) -> None:
+        self._health_failures.inc()
 
     def reload(self, ok: bool) -> None:
         self._reloads.labels("ok" if ok else "failed").inc()

@@ -258,6 +258,13 @@ class WrapperBase:
         wrapperOnceExec item by item."""
         return [self.wrapperOnceExec(p, d, t) for p, d, t in zip(params, reqDatas, usrTags)]
 
+    def wrapperHealth(self) -> tuple[bool, str]:  # noqa: N802
+        """aiges extension (docs/OPERATIONS.md): (ok, detail), e.g. (False, "CUDA error:
+        device-side assert"). aiges-load polls it every ``[aiges] healthIntervalS`` from a
+        thread of its own, only when a Wrapper overrides it; while it answers not ok,
+        /ready is 503 with ``detail``. Keep it quick: at most one call runs at a time."""
+        return True, ""
+
     def wrapperOnceExecAsync(self, params: dict, reqData, sid: str, persId: int = 0) -> int:  # noqa: N802,N803
         raise NotImplementedError("aiges-load runs one-shot Python requests with wrapperOnceExec")
 

@@ -73,6 +73,7 @@ int main(void)
     SAME_TYPE(wrapperExecAsync);
     SAME_TYPE(wrapperDebugInfo);
     SAME_TYPE(wrapperExecBatch);
+    SAME_TYPE(wrapperHealth);
 
     return test_exit("test_abi");
 }

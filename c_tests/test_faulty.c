@@ -20,6 +20,7 @@ static struct {
     wrapperWritePtr write;
     wrapperReadPtr read;
     wrapperDestroyPtr destroy;
+    wrapperHealthPtr health;
 } E;
 
 static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -118,6 +119,27 @@ static void test_sessions(void)
     CHECK(E.destroy(h) == 0, "destroy");
 }
 
+/* wrapperHealth: 0 until fault=unhealthy, then non-zero with a NUL-terminated reason
+ * that fits detailLen (even a tiny one), and 0 again after fault=healthy. */
+static void test_health(void)
+{
+    char detail[128] = "untouched";
+    CHECK(E.health(detail, sizeof detail) == 0, "healthy at first");
+    pDataList out = NULL;
+    CHECK(exec_fault("unhealthy", NULL, &out) == 0 && node_is(out, "result", "ok"),
+          "fault=unhealthy succeeds");
+    E.exec_free("t", &out);
+    CHECK(E.health(detail, sizeof detail) != 0, "unhealthy after the switch");
+    CHECK(strstr(detail, "unhealthy") != NULL, "reason: %s", detail);
+    char tiny[8];
+    memset(tiny, 'x', sizeof tiny);
+    CHECK(E.health(tiny, sizeof tiny) != 0 && tiny[sizeof tiny - 1] == '\0',
+          "reason truncated within detailLen");
+    CHECK(exec_fault("healthy", NULL, &out) == 0, "fault=healthy succeeds");
+    E.exec_free("t", &out);
+    CHECK(E.health(detail, sizeof detail) == 0, "healthy again");
+}
+
 static void* hang_main(void* arg)
 {
     pDataList out = NULL;
@@ -161,12 +183,14 @@ int main(int argc, char** argv)
     LOAD(lib, E.write, "wrapperWrite");
     LOAD(lib, E.read, "wrapperRead");
     LOAD(lib, E.destroy, "wrapperDestroy");
+    LOAD(lib, E.health, "wrapperHealth");
     struct ParamList cfg[1];
     const char* kv[] = {"counters_file", argv[2]};
     REQUIRE(E.init(make_params(cfg, kv, 1)) == 0, "init");
     test_once_sync();
     test_once_async();
     test_sessions();
+    test_health();
     test_hang_ends_at_fini(argv[2]);
     return test_exit("test_faulty");
 }

@@ -98,6 +98,14 @@ int WrapperAPI wrapperExecBatch(unsigned int n, const char* usrTags[], pParamLis
 typedef int (*wrapperExecBatchPtr)(unsigned int n, const char* usrTags[], pParamList params[],
                                    pDataList reqData[], pDataList respData[], int errs[]);
 
+/* aiges extension (upstream AIGES has no such call; engines without it never
+ * notice). Optional. 0 = healthy; non-zero = not (e.g. a CUDA error). Writes a short
+ * reason into detail (at most detailLen bytes with its NUL). Polled every
+ * [aiges] healthIntervalS from a thread of its own, concurrently with other calls,
+ * never two at once: /ready answers 503 with the reason while it fails. */
+int WrapperAPI wrapperHealth(char* detail, unsigned int detailLen);
+typedef int (*wrapperHealthPtr)(char* detail, unsigned int detailLen);
+
 /* Debug text for a session, called once before wrapperDestroy. */
 WrapperAPI const char* wrapperDebugInfo(const void* handle);
 typedef const char* (*wrapperDebugInfoPtr)(const void* handle);

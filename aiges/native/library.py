@@ -23,6 +23,8 @@ DATA_OUT = ffi.typeof("pDataList*")
 TAGS = ffi.typeof("const char*[]")
 PARAMS = ffi.typeof("pParamList[]")
 DATAS = ffi.typeof("pDataList[]")
+# wrapperHealth's reason: at most this many bytes (with its NUL).
+HEALTH_DETAIL_MAX = 512
 INTS = ffi.typeof("int[]")
 
 
@@ -225,6 +227,20 @@ class CEngine:
         ret = fn() if fn else 0
         if ret:
             raise self._error("fini", ret)
+
+    def health(self) -> tuple[bool, str] | None:
+        """wrapperHealth (an aiges extension): (ok, the engine's reason), or None when
+        the library does not export it."""
+        fn = self._fn["wrapperHealth"]
+        if fn is None:
+            return None
+        detail = ffi.new("char[]", HEALTH_DETAIL_MAX)
+        ret = fn(detail, HEALTH_DETAIL_MAX)
+        detail[HEALTH_DETAIL_MAX - 1] = b"\0"  # an engine that ignored detailLen
+        text = ffi.string(detail).decode(errors="replace")
+        if ret:
+            return False, text or f"wrapperHealth returned {ret}"
+        return True, text
 
     def close(self) -> None:
         if not self._closed:

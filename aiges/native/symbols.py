@@ -16,7 +16,8 @@ MODE_SYMBOLS = {
 }
 OPTIONAL = ("wrapperSetCtrl", "wrapperFini", "wrapperError", "wrapperVersion",
             "wrapperLoadRes", "wrapperUnloadRes", "wrapperDebugInfo",
-            "wrapperExecBatch")  # wrapperExecBatch: an aiges extension (docs/BATCHING.md)
+            "wrapperExecBatch",  # an aiges extension (docs/BATCHING.md)
+            "wrapperHealth")  # an aiges extension (docs/OPERATIONS.md, readiness)
 ALL = ("wrapperInit", *OPTIONAL, *(s for group in MODE_SYMBOLS.values() for s in group))
 
 

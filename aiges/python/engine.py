@@ -182,6 +182,21 @@ class PythonEngine:
     def forget(self, token) -> None:
         pass
 
+    def health(self) -> tuple[bool, str] | None:
+        """WrapperBase.wrapperHealth (an aiges extension), only when the Wrapper overrides
+        it: (ok, detail). An exception or a malformed answer counts as unhealthy."""
+        if not self._defines("wrapperHealth"):
+            return None
+        try:
+            answer = self.wrapper.wrapperHealth()
+        except Exception as exc:  # noqa: BLE001 (the engine's own failure: its reason)
+            return False, f"wrapperHealth raised {type(exc).__name__}: {exc}"
+        if isinstance(answer, bool):
+            return answer, ""
+        if isinstance(answer, (tuple, list)) and len(answer) == 2:
+            return bool(answer[0]), str(answer[1] or "")
+        return False, f"wrapperHealth returned {type(answer).__name__}, not (ok, detail)"
+
     def _outputs(self, op: str, response) -> list[Data] | None:
         if response is None:
             return None

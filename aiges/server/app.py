@@ -84,10 +84,13 @@ async def _engine_lifecycle(app: web.Application):
                                           "instances": gen.pool.size})
     reload.install(state, gen)
     state.ready = True
+    health = app[ops.HEALTH]
+    health.start()  # [aiges] healthIntervalS: wrapperHealth polls, off the loop
     try:
         yield
     finally:
         state.ready = False
+        await health.stop()
         async with state.reload_lock:  # a reload under way completes (init cannot be cut short)
             generations = state.generations.all()
         # Each generation once: the current one and any replaced one still retiring.

@@ -295,12 +295,14 @@ class Parts:
 
     def _ready(self) -> dict:
         return {"tags": ["operations"], "operationId": "ready", "summary": "Readiness",
-                "description": "200 once wrapperInit succeeded; 503 before, and from the "
-                               "moment shutdown begins.",
+                "description": "200 once wrapperInit succeeded; 503 before, from the "
+                               "moment shutdown begins, while every instance is stuck, and "
+                               "while the engine's own health check (wrapperHealth) fails, "
+                               "with its reason in detail.",
                 "responses": {"200": _json(ref("Status"), "Ready to serve.",
                                            {"status": "ready"}),
-                              "503": _json(ref("Status"), "Starting or draining.",
-                                           {"status": "starting"})}}
+                              "503": _json(ref("Status"), "Starting, draining, stuck or "
+                                           "unhealthy.", {"status": "starting"})}}
 
     def _metrics(self) -> dict:
         return {"tags": ["operations"], "operationId": "metrics",

@@ -216,7 +216,8 @@ def schemas(service: str, declared: EngineSchema | None) -> dict:
         "ResourceList": {"type": "object", "required": ["res_ids"], "properties": {
             "header": _header(message, ("code",)),
             "res_ids": {"type": "array", "items": {"type": "integer"}}}},
-        "Status": {"type": "object", "properties": {"status": {"type": "string"}}},
+        "Status": {"type": "object", "properties": {"status": {"type": "string"},
+                                                   "detail": {"type": "string"}}},
     }
 
 

@@ -331,6 +331,13 @@ WrapperAPI const char* wrapperVersion(void)
     return ECHO_VERSION;
 }
 
+/* aiges extension: this engine has no device that can fail, so always healthy. */
+int WrapperAPI wrapperHealth(char* detail, unsigned int detailLen)
+{
+    (void)detail, (void)detailLen;
+    return 0;
+}
+
 WrapperAPI const char* wrapperError(int errNum)
 {
     switch (errNum) {

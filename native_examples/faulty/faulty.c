@@ -15,6 +15,8 @@
  *     bad_status     an output node with status 7 (not a DataStatus)
  *     late_callback  async: the callback comes after `ms`
  *     never_callback async: no callback at all
+ *     unhealthy      succeed, and wrapperHealth reports the engine unhealthy from now on
+ *     healthy        succeed, and wrapperHealth reports it healthy again
  *   ms=N, code=N  arguments of the faults above.
  * Sessions take `fault` at create (null_handle, error) and apply the others at
  * every write (bad_status: at read / in the pushed result).
@@ -41,10 +43,13 @@ enum { ERR_ARG = 5002, ERR_NOMEM = 5003, ERR_HANDLE = 5004, ERR_THREAD = 5005,
        DEFAULT_CODE = 5001, BAD_STATUS = 7 };
 
 enum fault { F_NONE, F_CRASH, F_ABORT, F_HANG, F_SLOW, F_ERROR, F_EMPTY, F_NULL_HANDLE,
-             F_BAD_STATUS, F_LATE_CALLBACK, F_NEVER_CALLBACK };
+             F_BAD_STATUS, F_LATE_CALLBACK, F_NEVER_CALLBACK, F_UNHEALTHY, F_HEALTHY };
 static const char* const FAULTS[] = {"", "crash", "abort", "hang", "slow", "error", "empty",
                                      "null_handle", "bad_status", "late_callback",
-                                     "never_callback"};
+                                     "never_callback", "unhealthy", "healthy"};
+/* Set by fault=unhealthy, cleared by fault=healthy; read by wrapperHealth on its own thread. */
+static int g_unhealthy;
+#define UNHEALTHY_REASON "faulty: simulated device error (fault=unhealthy)"
 
 struct options {
     enum fault fault;
@@ -171,6 +176,8 @@ static int act(const struct options* o)
     case F_HANG: hang(); break;
     case F_SLOW: sleep_ms(o->ms); break;
     case F_ERROR: return o->code;
+    case F_UNHEALTHY: __atomic_store_n(&g_unhealthy, 1, __ATOMIC_SEQ_CST); break;
+    case F_HEALTHY: __atomic_store_n(&g_unhealthy, 0, __ATOMIC_SEQ_CST); break;
     default: break;
     }
     return 0;
@@ -261,6 +268,16 @@ WrapperAPI const char* wrapperError(int errNum)
     case ERR_THREAD: return "faulty: cannot start thread";
     }
     return "faulty: requested error";
+}
+
+/* aiges extension: unhealthy after fault=unhealthy, until fault=healthy. */
+int WrapperAPI wrapperHealth(char* detail, unsigned int detailLen)
+{
+    if (!__atomic_load_n(&g_unhealthy, __ATOMIC_SEQ_CST))
+        return 0;
+    if (detail && detailLen)
+        snprintf(detail, detailLen, "%s", UNHEALTHY_REASON);
+    return 1;
 }
 
 /* ---- once, sync ---- */
