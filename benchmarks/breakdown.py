@@ -156,17 +156,23 @@ async def measure(engines: dict[str, Path], body: bytes, number: int, repeat: in
     return results
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def stage_parser(description: str, number: int, repeat: int) -> argparse.ArgumentParser:
+    """The options of a stage breakdown: the two echo engines, the payload size, how many
+    calls per timing and timings per stage, where to write JSON."""
+    p = argparse.ArgumentParser(description=description)
     p.add_argument("--engine", type=Path,
                    default=servers.REPO / "build" / "native_examples" / "libecho.so")
     p.add_argument("--py-engine", type=Path,
                    default=servers.REPO / "python_examples" / "echo" / "wrapper.py")
     p.add_argument("--size", type=int, default=100, help="payload bytes (default 100)")
-    p.add_argument("--number", type=int, default=5000, help="calls per timing")
-    p.add_argument("--repeat", type=int, default=21, help="timings per stage (median)")
+    p.add_argument("--number", type=int, default=number, help="calls per timing")
+    p.add_argument("--repeat", type=int, default=repeat, help="timings per stage (median)")
     p.add_argument("--json", type=Path, metavar="PATH", help="also write results here")
-    args = p.parse_args(argv)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = stage_parser(__doc__.split("\n\n")[0], 5000, 21).parse_args(argv)
     body = loadgen.request_body(loadgen.payload_text(args.size))
     engines = {"C echo": args.engine.resolve(), "Python echo": args.py_engine.resolve()}
     results = asyncio.run(measure(engines, body, args.number, args.repeat))

@@ -14,7 +14,6 @@ sum is the kernel's send and receive and the event loop.
 """
 from __future__ import annotations
 
-import argparse
 import asyncio
 import base64
 import contextlib
@@ -25,11 +24,10 @@ import time
 from pathlib import Path
 
 import orjson
-import servers
 from aiohttp import WSMsgType, web
 from aiohttp._websocket.reader import WebSocketDataQueue, WebSocketReader
 from aiohttp._websocket.writer import WebSocketWriter
-from breakdown import app_state, report
+from breakdown import app_state, report, stage_parser
 from echo_server import echo_item
 from loadgen import payload_text, request_body
 
@@ -208,16 +206,7 @@ def frame_body(size: int) -> bytes:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--engine", type=Path,
-                   default=servers.REPO / "build" / "native_examples" / "libecho.so")
-    p.add_argument("--py-engine", type=Path,
-                   default=servers.REPO / "python_examples" / "echo" / "wrapper.py")
-    p.add_argument("--size", type=int, default=100, help="payload bytes (default 100)")
-    p.add_argument("--number", type=int, default=3000, help="calls per timing")
-    p.add_argument("--repeat", type=int, default=15, help="timings per stage (median)")
-    p.add_argument("--json", type=Path, metavar="PATH", help="also write results here")
-    args = p.parse_args(argv)
+    args = stage_parser(__doc__.split("\n\n")[0], 3000, 15).parse_args(argv)
     engines = {"C echo": args.engine.resolve(), "Python echo": args.py_engine.resolve()}
     import uvloop
     results = uvloop.run(measure(engines, frame_body(args.size), args.number, args.repeat))
