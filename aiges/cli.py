@@ -17,6 +17,7 @@ import aiges
 from aiges import config as configuration
 from aiges import logs
 from aiges.errors import AigesError, EngineLoadError
+from aiges.loading import load_engine
 from aiges.ray import options as ray_options
 
 log = logging.getLogger("aiges")
@@ -314,12 +315,6 @@ def _config_path(args) -> tuple[Path | None, str]:
                   "writes its default file first; `aiges-load --init` writes ours)")
 
 
-def load_engine(path: str):
-    """A wrapper.py is a Python engine; anything else is a shared library."""
-    from aiges.generation import open_engine
-    return open_engine(path)
-
-
 def write_default(path: Path, keep: bool = False) -> int:
     """``keep``: an existing file is no error (upstream's -init)."""
     if path.exists():
@@ -347,25 +342,24 @@ async def serve(config: configuration.Config, engine, sock: socket.socket,
     from aiges.server import create_app
     from aiges.server.app import drain
     from aiges.server.listen import Listener
-    from aiges.server.ops import begin_drain
     from aiges.server.relay import ServerLog
-    from aiges.server.reload import on_sighup
     from aiges.server.state import STATE
+    from aiges.service.reload import on_signal
     from aiges.shutdown import StopSignals
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     app = create_app(config, engine)
-    state = app[STATE]
-    signals = StopSignals(loop, stop.set, lambda: on_sighup(app),
-                          config.drain_timeout_ms / 1000, state.stuck_calls)
+    service = app[STATE]
+    signals = StopSignals(loop, stop.set, lambda: on_signal(service),
+                          config.drain_timeout_ms / 1000, service.stuck_calls)
     signals.install()
     if worker:
         from aiges import supervised
         supervised.mark_responses(app)
-        state.board = supervised.attach_board()
-        if state.board is not None:
-            state.metrics.supervised(state.board)
+        service.board = supervised.attach_board()
+        if service.board is not None:
+            service.metrics.supervised(service.board)
     # keepalive_timeout: aiohttp's default is an hour; idle connections close alike on
     # both paths ([http] keepAlive).
     runner = web.AppRunner(app, access_log=None, keepalive_timeout=config.http_keepalive_s,
@@ -384,23 +378,23 @@ async def serve(config: configuration.Config, engine, sock: socket.socket,
                 f" (API docs: /docs)",
                 extra={"engine": engine.path, "pid": os.getpid()})
         if worker:
-            state.on_reload = supervised.report_ready()
-            if state.board is not None:
-                supervised.keep_beating(state.board)
+            service.on_reload = supervised.report_ready()
+            if service.board is not None:
+                supervised.keep_beating(service.board)
         await stop.wait()
-        begin_drain(app)  # not ready from the first moment, before connections drain
+        service.lifecycle.begin_drain()  # not ready from the first moment, before connections drain
         log.info("shutting down: not ready, draining in-flight requests")
         await drain(app, listener)  # stop accepting; open sessions may still finish
         # What is left of the drain time bounds aiohttp's wait for its handlers too
         # (aiohttp itself sets this attribute from its sites).
-        runner._shutdown_timeout = max(state.drain_left(), 0.1)
+        runner._shutdown_timeout = max(service.lifecycle.drain_left(), 0.1)
     finally:
         await runner.cleanup()
-        if state.clean:
+        if service.clean:
             engine.close()
-    if not state.clean:
+    if not service.clean:
         log.error("stopped with engine calls still running: exiting without waiting for them",
-                  extra={"calls": state.stuck_calls()})
+                  extra={"calls": service.stuck_calls()})
         signals.exit_now(1)
     log.info("stopped")
     signals.uninstall()

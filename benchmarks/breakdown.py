@@ -31,9 +31,10 @@ from aiges import protocol
 from aiges.config import Config
 from aiges.generation import open_engine
 from aiges.native.library import CEngine
-from aiges.server import create_app, fast, once
+from aiges.server import create_app, fast
 from aiges.server.head import read_head
-from aiges.server.ops import once_done
+from aiges.service import NATIVE, once
+from aiges.service.accounting import once_done
 from aiges.server.state import STATE
 
 ROUTE = "/v1/svcName"
@@ -53,7 +54,7 @@ def stages(state, body: bytes, head: bytes, server: fast.FastHTTP, cleanup: list
     config, runner, engine = state.config, state.runner, state.engine
     req = protocol.parse(protocol.loads(body), config.service, config.header_pass, "sid")
     items = engine.exec(req.sid, req.params, req.data, req.psr_ids)
-    answer = once.begin(state, body, ROUTE, 0.0)
+    answer = once.begin(state, NATIVE, body, ROUTE, 0.0)
     calls = {
         "fast path: read_head": lambda: read_head(head, server.line),
         "parse: JSON, validation, base64": lambda: protocol.parse(
@@ -65,7 +66,7 @@ def stages(state, body: bytes, head: bytes, server: fast.FastHTTP, cleanup: list
         "account: metrics (once_done)": lambda: once_done(state, ROUTE, "sid", 0.0, None),
         "fast path: response head": lambda: server.head(answer, False),
         "once.begin (all of the above but the head)": lambda: once.begin(
-            state, body, ROUTE, 0.0),
+            state, NATIVE, body, ROUTE, 0.0),
         "a whole request through the fast path's connection": _through(server, head + body),
     }
     if isinstance(engine, CEngine):  # what the marshalling costs around the C call
@@ -128,7 +129,7 @@ async def app_state(engine_path: Path, body: bytes):
     try:
         state = app[STATE]
         for _ in range(200):  # until exec is measured fast and runs inline
-            result = once.begin(state, body, ROUTE, 0.0)
+            result = once.begin(state, NATIVE, body, ROUTE, 0.0)
             if type(result) is once.Pending:
                 await result.finish()
         yield state

@@ -166,8 +166,8 @@ async def stages(state, session: Session, req, body: bytes) -> dict:
         "ws read: aiohttp frame parser (feed_data, read)": feed,
         "ws read: + receive(), no timeout": receive_plain,
         "ws read: + receive(timeout=30)": receive_timeout,
-        "parse: size check, JSON, validation, base64": lambda: ws._parse(msg, state,
-                                                                         session.sid),
+        "parse: size check, JSON, validation, base64": lambda: state.parse(
+            ws._decode(msg, state.config.ws_max_frame), session.sid),
         "engine: write + read alone": write_read,
         "engine: write + read through the runner, inline": runner_write_read,
         "session: write (2 calls, push) + results()": session_write_take,

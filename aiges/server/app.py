@@ -1,107 +1,66 @@
-"""create_app(config, engine): the aiohttp application and the engine's lifecycle."""
+"""create_app(config, engine): the aiohttp application, a transport over the service
+core (aiges.service): its routes come from the one route table, its handlers turn
+requests into the core's calls and answers into responses."""
 from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from time import perf_counter
 
 from aiohttp import WSCloseCode, web
 
 from aiges import errors, protocol
-from aiges import schema as engine_schema
 from aiges.config import Config
 from aiges.engine import Engine
 from aiges.errors import AigesError
-from aiges.server import once, openapi, ops, reload, resources, session_api
+from aiges.server import docs, openapi, ops, reload, resources, session_api
 from aiges.server.listen import Listener
 from aiges.server.responses import SERVER, CORS, answer_response, error, json_body, read_body
-from aiges.server.state import STATE, State
+from aiges.server.state import STATE, WEBSOCKETS
 from aiges.server.ws import ping, websocket
+from aiges.service import NATIVE, Pending, Service, once, routes
 
 log = logging.getLogger(__name__)
-ROUTE = re.compile(r"(/[A-Za-z0-9._-]+)+")
 
 
 def create_app(config: Config, engine: Engine) -> web.Application:
     app = web.Application(client_max_size=config.max_body)
-    # Enums of [schema] only: upstream never checked a wrapper's declared ones, and
-    # its clients may send other values.
-    app[STATE] = State(config, engine, aliases=service_aliases(config, engine),
-                       enums=engine_schema.enums(config.schema))
+    app[STATE] = service = Service.create(config, engine,
+                                          aliases=service_aliases(config, engine))
+    app[WEBSOCKETS] = set()
     app.cleanup_ctx.append(_engine_lifecycle)
     app.on_shutdown.append(_end_sessions)
     app.on_response_prepare.append(_server_header)
-    base = f"/v1/{config.service}"
-    _service_routes(app, base)
-    resources.add_routes(app, base)
-    app.router.add_get("/health", health)
-    app.router.add_get("/ping", ping)  # upstream's WebSocket echo
-    ops.add_routes(app)  # /ready, /metrics
-    reload.add_routes(app)  # /admin/reload
-    openapi.add_routes(app)  # /openapi.json, /docs: keep after every other route
-    for alias in app[STATE].aliases:  # after every fixed route: those win a clash
-        _service_routes(app, alias)
+    openapi.setup(app)  # /openapi.json is built once the engine is up
+    for route in routes.table(config.service, service.aliases):
+        handler = HANDLERS[route.name]
+        if route.method == "GET":
+            app.router.add_get(route.path, handler)  # HEAD too, as aiohttp does
+        else:
+            app.router.add_route(route.method, route.path, handler)
     app.router.add_route("OPTIONS", "/{tail:.*}", preflight)
     app.router.add_route("*", "/{tail:.*}", not_found)
     return app
 
 
-def _service_routes(app: web.Application, base: str) -> None:
-    """One-shot requests, WebSocket and HTTP sessions under ``base``."""
-    app.router.add_post(base, post_once)
-    app.router.add_get(base, websocket)
-    app.router.add_post(f"{base}/sessions", session_api.create)
-    app.router.add_post(f"{base}/sessions/{{sid}}", session_api.write)
-    app.router.add_get(f"{base}/sessions/{{sid}}", session_api.poll)
-    app.router.add_delete(f"{base}/sessions/{{sid}}", session_api.delete)
-
-
 def service_aliases(config: Config, engine: Engine) -> list[str]:
-    """The routes the engine declares for itself (a Python wrapper's, upstream's
-    ``/{version}/private/{serviceId}``) that can serve besides /v1/{service}: plain
-    paths that take no route of ours."""
-    ours = {f"/v1/{config.service}", "/health", "/ready", "/metrics", "/ping", "/docs",
-            "/openapi.json", reload.PATH}
-    aliases = []
-    for route in engine.routes:
-        path = "/" + route.strip("/")
-        if path in ours or path in aliases or path.startswith("/docs/") or \
-                not ROUTE.fullmatch(path) or path.startswith(f"/v1/{config.service}/"):
-            log.warning("the engine's declared route is not served", extra={
-                "route": route, "why": "taken, or not a plain path (letters, digits, "
-                                       "- _ . / only)"})
-            continue
-        aliases.append(path)
-    return aliases
+    """The engine's declared routes that serve besides /v1/{service} (routes.aliases);
+    the others are logged."""
+    served, refused = routes.aliases(config.service, engine.routes)
+    for route in refused:
+        log.warning("the engine's declared route is not served", extra={
+            "route": route, "why": "taken, or not a plain path (letters, digits, "
+                                   "- _ . / only)"})
+    return served
 
 
 async def _engine_lifecycle(app: web.Application):
-    state = app[STATE]
-    gen = reload.new_generation(state, state.first_engine, 1)
-    await reload.start(state, gen)
-    log.info("engine initialised", extra={"engine": gen.engine.path, "version": gen.version,
-                                          "instances": gen.pool.size})
-    reload.install(state, gen)
-    state.ready = True
-    health = app[ops.HEALTH]
-    health.start()  # [aiges] healthIntervalS: wrapperHealth polls, off the loop
+    lifecycle = app[STATE].lifecycle
+    await lifecycle.start()
     try:
         yield
     finally:
-        state.ready = False
-        await health.stop()
-        async with state.reload_lock:  # a reload under way completes (init cannot be cut short)
-            generations = state.generations.all()
-        # Each generation once: the current one and any replaced one still retiring.
-        stopped = AigesError(errors.INVALID_OPERATION, "service stopped")
-        # Within what is left of the drain time (sessions had it already), at least a
-        # moment for sessions to be destroyed.
-        await asyncio.gather(*(g.finish(stopped, max(state.drain_left(), 0.5))
-                               for g in generations))
-        state.clean = all(g.clean for g in generations) and not state.generations.left_running
-        if state.tasks:
-            await asyncio.gather(*state.tasks, return_exceptions=True)
+        await lifecycle.close()
 
 
 async def drain(app: web.Application, listener: Listener) -> None:
@@ -116,32 +75,24 @@ async def drain(app: web.Application, listener: Listener) -> None:
 
 
 async def _end_sessions(app: web.Application) -> None:
-    """Shutdown: open sessions get the drain time to finish, then their sockets close (1001)."""
-    state = app[STATE]
-    state.ready, state.draining = False, True
-    if state.generation is None or state.drained:
+    """Shutdown: open sessions get the drain time to finish (the lifecycle's drain),
+    then their sockets close (1001)."""
+    if not await app[STATE].lifecycle.drain():
         return  # drain() already gave them their time
-    state.drained = True
-    try:
-        await asyncio.wait_for(state.generations.wait_sessions_ended(),
-                               state.config.drain_timeout_ms / 1000)
-    except TimeoutError:
-        log.warning("sessions still open at the end of the drain time",
-                    extra={"sessions": len(state.generations.live)})
-    for ws in list(state.websockets):
+    for ws in list(app[WEBSOCKETS]):
         await ws.close(code=WSCloseCode.GOING_AWAY, message=b"service stopping")
 
 
 async def post_once(request: web.Request) -> web.Response:
-    state = request.app[STATE]
+    service = request.app[STATE]
     started = perf_counter()
     try:
         body = await read_body(request)
     except AigesError as exc:
-        return answer_response(once.failed(state, request.path, started, protocol.new_sid(),
+        return answer_response(once.failed(service, request.path, started, protocol.new_sid(),
                                            exc))
-    answer = once.begin(state, body, request.path, started)
-    if isinstance(answer, once.Pending):
+    answer = once.begin(service, NATIVE, body, request.path, started)
+    if isinstance(answer, Pending):
         answer = await answer.finish()
     return answer_response(answer)
 
@@ -168,3 +119,16 @@ async def not_found(request: web.Request) -> web.Response:
                             f"no route {request.method} {request.path}; "
                             f"one-shot requests go to POST /v1/{service}; every route is "
                             f"described at /docs", http_status=404))
+
+
+# Every route of the table, by name: what serves it here.
+HANDLERS = {
+    "once": post_once, "websocket": websocket,
+    "createSession": session_api.create, "writeSession": session_api.write,
+    "pollSession": session_api.poll, "deleteSession": session_api.delete,
+    "loadResource": resources.load, "listResources": resources.listing,
+    "unloadResource": resources.unload,
+    "health": health, "ping": ping, "ready": ops.ready, "metrics": ops.metrics,
+    "reloadEngine": reload.admin_reload, "openapi": openapi.serve,
+    "docs": docs.page, "docsAsset": docs.asset,
+}

@@ -47,11 +47,6 @@ PAGE = """<!DOCTYPE html>
 """
 
 
-def add_routes(app: web.Application) -> None:
-    app.router.add_get("/docs", page)
-    app.router.add_get(STATIC + "/{name}", asset)
-
-
 async def page(request: web.Request) -> web.Response:
     title = f"aiges: {request.app[STATE].config.service}"
     return web.Response(text=PAGE.format(title=_html(title), static=STATIC),

@@ -29,12 +29,12 @@ from http import HTTPStatus
 from time import perf_counter, time
 
 from aiges import errors, protocol
-from aiges.server import once
 from aiges.server.head import FOREIGN, read_head
-from aiges.server.once import Answer
 from aiges.server.relay import Refused, Relay, Throttle
 from aiges.server.responses import JSON_HEADERS, SERVER
-from aiges.server.state import State
+from aiges.service import routes
+from aiges.service.core import Service
+from aiges.service.once import NATIVE, Answer, Pending, begin
 
 log = logging.getLogger(__name__)
 
@@ -47,14 +47,16 @@ class FastHTTP:
     """The protocol factory for a listening socket: its connections (this path's and
     the relays of aiohttp's), their limits and their end."""
 
-    def __init__(self, state: State, fallback: Callable[[], asyncio.Protocol],
+    def __init__(self, state: Service, fallback: Callable[[], asyncio.Protocol],
                  fast: bool = True):
         config = state.config
         self.state = state
         self.fallback = fallback  # aiohttp's protocol factory (web.Server)
         self.fast = fast
-        self.route = f"/v1/{config.service}"
-        self.line = f"POST {self.route} HTTP/1.1\r\n".encode()
+        # The one request line served here: the once route of the route table.
+        once = routes.named(routes.table(config.service), "once")
+        self.route = once.path
+        self.line = f"{once.method} {once.path} HTTP/1.1\r\n".encode()
         self.max_body = config.max_body
         self.head_s = config.http_head_timeout_s
         self.body_s = config.http_body_timeout_s
@@ -92,8 +94,9 @@ class FastHTTP:
             line = self._status[answer.status] = (
                 f"HTTP/1.1 {answer.status} {HTTPStatus(answer.status).phrase}\r\n".encode())
         extra = b"Connection: close\r\n" if close else b""
-        if answer.retry_after:
-            extra += b"Retry-After: %d\r\n" % answer.retry_after
+        if answer.headers:  # the pipeline's own (Retry-After): rare
+            extra += "".join(f"{k}: {v}\r\n" for k, v in answer.headers.items()).encode(
+                "latin-1")
         return b"%s%sContent-Length: %d\r\nDate: %s\r\n%s\r\n" % (
             line, self._fixed, len(answer.body), self._now(), extra)
 
@@ -292,7 +295,7 @@ class Connection(asyncio.Protocol):
         return True
 
     def _answer(self, body: bytes) -> None:
-        result = once.begin(self.server.state, body, self.server.route, self.started)
+        result = begin(self.server.state, NATIVE, body, self.server.route, self.started)
         if type(result) is Answer:
             self._write(result)
             return
@@ -301,7 +304,7 @@ class Connection(asyncio.Protocol):
         self.server.tasks.add(task)
         task.add_done_callback(self.server.tasks.discard)
 
-    async def _finish(self, pending: once.Pending) -> None:
+    async def _finish(self, pending: Pending) -> None:
         answer = await pending.finish()
         self.busy = False
         self.since = self.server.tick

@@ -1,9 +1,9 @@
 """GET /openapi.json: an OpenAPI 3.0 document of every route the app has.
 
-Built once at start-up, after every route is registered and the engine is up,
-from the router itself (so it never names a route the app lacks) and the
-engine's schema ([schema] in aiges.toml, else a Python wrapper's fields, else a
-generic one); served as cached bytes. ``add_routes`` also mounts the Swagger UI.
+Built once at start-up, once the engine is up, from the route table
+(aiges.service.routes, which the router is built from too, so it never names a
+route the app lacks) and the engine's schema ([schema] in aiges.toml, else a
+Python wrapper's fields, else a generic one); served as cached bytes.
 """
 from __future__ import annotations
 
@@ -18,10 +18,10 @@ import aiges
 from aiges import schema as engine_schema
 from aiges.config import Config
 from aiges.engine import Engine
-from aiges.server import docs
 from aiges.server.openapi_ops import Parts
 from aiges.server.responses import json_body
 from aiges.server.state import STATE
+from aiges.service import routes as route_table
 
 log = logging.getLogger(__name__)
 
@@ -39,11 +39,9 @@ class Cache:
 CACHE = web.AppKey("openapi", Cache)
 
 
-def add_routes(app: web.Application) -> None:
-    """Registers /openapi.json and the Swagger UI; the document is built on start-up."""
+def setup(app: web.Application) -> None:
+    """The document's cache, filled on start-up."""
     app[CACHE] = Cache()
-    app.router.add_get(PATH, serve)
-    docs.add_routes(app)
     app.on_startup.append(_build_on_startup)
 
 
@@ -52,11 +50,11 @@ async def serve(request: web.Request) -> web.Response:
 
 
 async def _build_on_startup(app: web.Application) -> None:
-    state = app[STATE]
-    aliases = tuple(state.aliases)
-    routes = [(method, path) for method, path in routes_of(app)
-              if not path.startswith(aliases)]  # the same operations, documented once
-    app[CACHE].document = orjson.dumps(document(state.config, state.engine, routes, aliases))
+    service = app[STATE]
+    routes = [(route.method, route.path)  # aliases: the same operations, documented once
+              for route in route_table.table(service.config.service) if not route.alias]
+    app[CACHE].document = orjson.dumps(document(service.config, service.engine, routes,
+                                                tuple(service.aliases)))
 
 
 def routes_of(app: web.Application) -> list[tuple[str, str]]:
@@ -92,9 +90,11 @@ def document(config: Config, engine: Engine, routes: list[tuple[str, str]],
     the /v1/{service} routes are served too."""
     declared = engine_schema_of(config, engine)
     parts = Parts(config.service, declared, engine.modes)
+    known = {(route.method, route.path): route for route in route_table.table(config.service)}
     paths: dict[str, dict] = {}
     for method, path in routes:
-        operation = parts.operation(method, _shape(path, config.service), _names(path))
+        route = known.get((method, path))
+        operation = parts.operation(route, _names(path)) if route is not None else None
         if operation is None:
             log.warning("route missing from the OpenAPI document's table",
                         extra={"method": method, "path": path})
@@ -111,14 +111,6 @@ def document(config: Config, engine: Engine, routes: list[tuple[str, str]],
         "paths": paths,
         "components": parts.components(),
     }
-
-
-def _shape(path: str, service: str) -> str:
-    """A route's path with the service as {service} and every parameter as {}."""
-    base = f"/v1/{service}"
-    if path == base or path.startswith(base + "/"):
-        path = "\0" + path[len(base):]
-    return re.sub(r"\{[^}]*\}", "{}", path).replace("\0", "/v1/{service}")
 
 
 def _names(path: str) -> list[str]:

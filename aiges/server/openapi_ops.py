@@ -1,8 +1,9 @@
-"""The OpenAPI operations, one per route of the app, keyed by (METHOD, path shape).
+"""The OpenAPI operations, one per route of the route table (aiges.service.routes),
+keyed by the route's name (its operationId).
 
-A shape is the path with the service as ``{service}`` and each parameter as ``{}``;
-the builders get the route's own parameter names, so the document always uses the
-names the router matches.
+The builders get the route's own parameter names, so the document always uses the
+names the router matches. A route of the table without a builder here is described
+from its summary and tag.
 """
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import copy
 
 from aiges.engine import Modes
 from aiges.schema import EngineSchema
+from aiges.service.routes import Route
 from aiges.server import openapi_schemas as s
 from aiges.server.openapi_schemas import errors_of, ref
 from aiges.server.reload import ADMIN_TOKEN_HEADER
@@ -68,29 +70,36 @@ class Parts:
         self.declared = declared
         self.modes = modes
         self.example = s.example_request(service, declared)
-        self._table = {
-            ("POST", "/v1/{service}"): self._once,
-            ("GET", "/v1/{service}"): self._websocket,
-            ("POST", "/v1/{service}/sessions"): self._session_create,
-            ("POST", "/v1/{service}/sessions/{}"): self._session_write,
-            ("GET", "/v1/{service}/sessions/{}"): self._session_poll,
-            ("DELETE", "/v1/{service}/sessions/{}"): self._session_delete,
-            ("POST", "/v1/{service}/resources"): self._resource_load,
-            ("GET", "/v1/{service}/resources"): self._resource_list,
-            ("DELETE", "/v1/{service}/resources/{}"): self._resource_unload,
-            ("GET", "/health"): self._health,
-            ("GET", "/ping"): self._ping,
-            ("POST", "/admin/reload"): self._admin_reload,
-            ("GET", "/ready"): self._ready,
-            ("GET", "/metrics"): self._metrics,
-            ("GET", "/openapi.json"): self._openapi,
-            ("GET", "/docs"): self._docs,
-            ("GET", "/docs/static/{}"): self._docs_static,
+        self._builders = {
+            "once": self._once,
+            "websocket": self._websocket,
+            "createSession": self._session_create,
+            "writeSession": self._session_write,
+            "pollSession": self._session_poll,
+            "deleteSession": self._session_delete,
+            "loadResource": self._resource_load,
+            "listResources": self._resource_list,
+            "unloadResource": self._resource_unload,
+            "health": self._health,
+            "ping": self._ping,
+            "reloadEngine": self._admin_reload,
+            "ready": self._ready,
+            "metrics": self._metrics,
+            "openapi": self._openapi,
+            "docs": self._docs,
+            "docsAsset": self._docs_static,
         }
 
-    def operation(self, method: str, shape: str, names: list[str]) -> dict | None:
-        build = self._table.get((method, shape))
-        return build(*names) if build else None
+    def operation(self, route: Route, names: list[str]) -> dict:
+        build = self._builders.get(route.name)
+        if build is not None:
+            return build(*names)
+        operation = {"tags": [route.tag], "operationId": route.name,
+                     "summary": route.summary or f"{route.method} {route.path}",
+                     "responses": {"default": {"description": "see the route's handler"}}}
+        if names:
+            operation["parameters"] = [_path_param(name, "") for name in names]
+        return operation
 
     def undescribed(self, method: str, path: str, names: list[str]) -> dict:
         operation = {"tags": ["operations"], "summary": f"{method} {path}",

@@ -38,17 +38,11 @@ TOKEN_HEADER = "X-Aiges-Resource-Token"
 log = logging.getLogger(__name__)
 
 
-def add_routes(app: web.Application, base: str) -> None:
-    app.router.add_post(f"{base}/resources", load)
-    app.router.add_get(f"{base}/resources", listing)
-    app.router.add_delete(f"{base}/resources/{{res_id}}", unload)
-
-
 async def load(request: web.Request) -> web.Response:
     state = request.app[STATE]
     sid = protocol.new_sid()
     try:
-        if not state.ready:  # draining: wrapperFini is next, a new resource would be lost
+        if not state.lifecycle.accepting:  # draining: wrapperFini is next, a new one is lost
             raise AigesError(errors.INVALID_OPERATION, "service is not ready (starting or "
                                                        "draining): no resource loaded", 503)
         doc = protocol.loads(await read_body(request))

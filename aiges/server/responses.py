@@ -6,7 +6,7 @@ from multidict import CIMultiDict
 
 from aiges import errors, protocol
 from aiges.errors import AigesError
-from aiges.pool import NoInstance
+from aiges.service.once import Answer, retry_headers
 
 CORS = {
     "Access-Control-Allow-Origin": "*",
@@ -38,15 +38,13 @@ def json_body(body: bytes, status: int = 200, headers: dict | None = None,
 
 
 def error(exc: AigesError, sid: str = "", cors: bool = True) -> web.Response:
-    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, NoInstance) else None
-    return json_body(protocol.failure(exc.code, exc.message, sid), exc.http_status, headers,
-                     cors)
+    return json_body(protocol.failure(exc.code, exc.message, sid), exc.http_status,
+                     retry_headers(exc), cors)
 
 
-def answer_response(answer) -> web.Response:
-    """A once request's ``aiges.server.once.Answer``."""
-    headers = {"Retry-After": str(answer.retry_after)} if answer.retry_after else None
-    return json_body(answer.body, answer.status, headers)
+def answer_response(answer: Answer) -> web.Response:
+    """A once request's answer (aiges.service.once)."""
+    return json_body(answer.body, answer.status, answer.headers)
 
 
 async def read_body(request: web.Request) -> bytes:

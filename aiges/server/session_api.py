@@ -6,7 +6,8 @@ GET    /v1/{service}/sessions/{sid}?wait_ms long-poll for results
 DELETE /v1/{service}/sessions/{sid}         end the session now
 Every answer carries ``results``: server frames exactly as WebSocket sends them.
 A sid belongs to the transport that created it: a WebSocket session's sid is
-unknown here (10008, 404).
+unknown here (10008, 404). Opening, writing and ending a session are the core's
+(aiges.service.sessions); this module only moves requests and answers.
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from aiges import errors, protocol
 from aiges.errors import AigesError
 from aiges.server.responses import error, json_body, read_body
 from aiges.server.state import STATE
+from aiges.service import sessions
 from aiges.sessions import Session
 
 MAX_WAIT_MS = 60000
@@ -31,13 +33,10 @@ async def create(request: web.Request) -> web.Response:
         try:
             body = await read_body(request)
             doc = protocol.loads(body) if body.strip() else {}
-            req = state.parse(doc, sid, need_payload=False)
         except AigesError as exc:
-            state.sessions.reject(sid, MODE, exc)
+            sessions.refuse(state, sid, MODE, exc)
             raise
-        session = await state.sessions.open(sid, req.params, req.psr_ids, req.outputs, MODE)
-        if req.data:
-            await session.write(req.data)
+        session = await sessions.open_session(state, doc, MODE, sid)
         return await _answer(request, session)
     except AigesError as exc:
         return error(exc, sid)
@@ -47,9 +46,8 @@ async def write(request: web.Request) -> web.Response:
     state = request.app[STATE]
     sid = request.match_info["sid"]
     try:
-        session = state.generations.session(sid, MODE)
-        req = state.parse(protocol.loads(await read_body(request)), sid)
-        await session.write(req.data)
+        session = sessions.find(state, sid, MODE)
+        await sessions.write(state, session, protocol.loads(await read_body(request)))
         return await _answer(request, session)
     except AigesError as exc:
         return error(exc, sid)
@@ -58,7 +56,7 @@ async def write(request: web.Request) -> web.Response:
 async def poll(request: web.Request) -> web.Response:
     sid = request.match_info["sid"]
     try:
-        return await _answer(request, request.app[STATE].generations.session(sid, MODE))
+        return await _answer(request, sessions.find(request.app[STATE], sid, MODE))
     except AigesError as exc:
         return error(exc, sid)
 
@@ -67,10 +65,10 @@ async def delete(request: web.Request) -> web.Response:
     state = request.app[STATE]
     sid = request.match_info["sid"]
     try:
-        session = state.generations.session(sid, MODE)
+        session = sessions.find(state, sid, MODE)
     except AigesError as exc:
         return error(exc, sid)
-    await session.end("deleted")
+    await sessions.end(session, "deleted")
     return json_body(orjson.dumps({"header": {"code": 0, "message": "success", "sid": sid}}))
 
 
@@ -91,10 +89,10 @@ async def _answer(request: web.Request, session: Session) -> web.Response:
     await session.settle(SETTLE_S)
     taken += await session.results()
     if not taken and session.error is not None:
-        await session.end(f"error {session.error.code}")
+        await sessions.end(session, f"error {session.error.code}")
         return error(session.error, session.sid)
     if session.drained and session.error is None:
-        await session.end("finished")
+        await sessions.end(session, "finished")
     frames = [protocol.session_doc(session.sid, items, session.outputs, seqs)
               for seqs, items in taken]
     header = {"code": 0, "message": "success", "sid": session.sid,

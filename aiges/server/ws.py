@@ -5,8 +5,8 @@ payload statuses drive it. A first frame that yields no result is acknowledged
 with an empty frame (status 0), as upstream does. Results go out as they come,
 also after the client's last frame; the server closes normally after the final
 one. Errors: one error frame, then close. A client that leaves gets its session
-destroyed at once. The session's life (time limits, reads, destroy) belongs to
-aiges.sessions; this module only moves frames.
+destroyed at once. Opening, writing and ending a session are the core's
+(aiges.service.sessions); this module only moves frames.
 """
 from __future__ import annotations
 
@@ -18,7 +18,9 @@ from aiohttp import WSCloseCode, WSMsgType, web
 
 from aiges import errors, protocol
 from aiges.errors import AigesError
-from aiges.server.state import STATE, State
+from aiges.server.state import STATE, WEBSOCKETS
+from aiges.service import sessions
+from aiges.service.core import Service
 from aiges.sessions import Session
 
 log = logging.getLogger(__name__)
@@ -27,12 +29,13 @@ MODE = "session_ws"  # label of these sessions in metrics and the access log
 
 async def websocket(request: web.Request) -> web.StreamResponse:
     state = request.app[STATE]
+    websockets = request.app[WEBSOCKETS]
     # aiohttp's own cap (close 1009, no error frame) is the body limit; frames over
-    # [ws] maxFrame but under it get an error frame first (_parse).
+    # [ws] maxFrame but under it get an error frame first (_decode).
     ws = web.WebSocketResponse(max_msg_size=max(state.config.max_body,
                                                 state.config.ws_max_frame))
     await ws.prepare(request)
-    state.websockets.add(ws)
+    websockets.add(ws)
     session: Session | None = None
     reason = "websocket closed"
     clock = _ReadClock(state.config.ws_read_timeout_s)
@@ -43,39 +46,37 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     except AigesError as exc:
         reason = f"error {exc.code}"
         if session is not None:
-            await session.end(reason, exc)
+            await sessions.end(session, reason, exc)
         await _send_error(ws, exc, session.sid if session else "")
     finally:
         clock.stop()
-        state.websockets.discard(ws)
+        websockets.discard(ws)
         if session is not None:
             session.listener = None
             if not session.ended:
                 log.info("client left mid-session", extra={"sid": session.sid})
                 reason = "client left"
-            await session.end(reason, AigesError(errors.INVALID_OPERATION, "client left"))
+            await sessions.end(session, reason,
+                               AigesError(errors.INVALID_OPERATION, "client left"))
         if not ws.closed:
             await ws.close()
     return ws
 
 
-async def _open(ws: web.WebSocketResponse, state: State, clock: _ReadClock) -> Session | None:
+async def _open(ws: web.WebSocketResponse, state: Service,
+                clock: _ReadClock) -> Session | None:
     """The session of the first frame, that frame written; None if the client left."""
     try:
-        req = _parse(await clock.receive(ws), state, None)
+        doc = _decode(await clock.receive(ws), state.config.ws_max_frame)
     except AigesError as exc:
-        state.sessions.reject("-", MODE, exc)
+        sessions.refuse(state, None, MODE, exc)
         raise
-    if req is None:
+    if doc is None:
         return None
-    session = await state.sessions.open(req.sid, req.params, req.psr_ids, req.outputs, MODE,
-                                        ack=True)
-    if req.data:
-        await session.write(req.data)
-    return session
+    return await sessions.open_session(state, doc, MODE, ack=True)
 
 
-async def _converse(ws: web.WebSocketResponse, state: State, session: Session,
+async def _converse(ws: web.WebSocketResponse, state: Service, session: Session,
                     clock: _ReadClock) -> None:
     sender = _Sender(ws, session, clock.interrupt)
     sender.wake()  # what the first frame gave
@@ -93,10 +94,10 @@ async def _converse(ws: web.WebSocketResponse, state: State, session: Session,
         msg = await clock.receive(ws)
         if msg is None:
             break  # every result is out: nothing more to read
-        req = _parse(msg, state, session.sid)
-        if req is None:
+        doc = _decode(msg, state.config.ws_max_frame)
+        if doc is None:
             return  # the client left: the caller ends the session
-        await session.write(req.data)
+        await sessions.write(state, session, doc)
     if not await sender.finished():
         return  # the client is gone; the caller ends the session
     if session.error is not None:
@@ -245,16 +246,15 @@ def _text_head(length: int) -> bytes:
     return bytes((0x81, 127)) + length.to_bytes(8, "big")
 
 
-def _parse(msg, state: State, sid: str | None):
-    """The request of a text frame; None when the client closed or went away."""
+def _decode(msg, max_frame: int) -> dict | None:
+    """The request document of a text frame; None when the client closed or went away."""
     if msg.type == WSMsgType.TEXT:
-        _check_size(msg.data, state.config.ws_max_frame)
+        _check_size(msg.data, max_frame)
         try:
-            doc = protocol.loads(msg.data)
+            return protocol.loads(msg.data)
         except AigesError as exc:
             # Upstream answers a frame it cannot parse with 10163.
             raise AigesError(errors.WS_BAD_JSON, exc.message) from None
-        return state.parse(doc, sid, need_payload=sid is not None)
     if msg.type == WSMsgType.BINARY:
         raise AigesError(errors.INVALID_INPUT, "frames must be JSON text, not binary")
     return None
@@ -286,8 +286,8 @@ async def ping(request: web.Request) -> web.StreamResponse:
     """Upstream's GET /ping: a WebSocket that echoes every message, "ping" as "pong"."""
     ws = web.WebSocketResponse(max_msg_size=64 * 1024)
     await ws.prepare(request)
-    state = request.app[STATE]
-    state.websockets.add(ws)
+    websockets = request.app[WEBSOCKETS]
+    websockets.add(ws)
     try:
         async for msg in ws:
             if msg.type == WSMsgType.TEXT:
@@ -295,5 +295,5 @@ async def ping(request: web.Request) -> web.StreamResponse:
             elif msg.type == WSMsgType.BINARY:
                 await ws.send_bytes(b"pong" if msg.data == b"ping" else msg.data)
     finally:
-        state.websockets.discard(ws)
+        websockets.discard(ws)
     return ws

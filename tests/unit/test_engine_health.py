@@ -1,4 +1,4 @@
-"""EngineHealth (aiges.server.ops): wrapperHealth polled off the loop, at most one check
+"""EngineHealth (aiges.service.health): wrapperHealth polled off the loop, at most one check
 in flight, the reason while it fails, a new generation healthy until its own check; and
 PythonEngine.health()."""
 from __future__ import annotations
@@ -10,7 +10,7 @@ from types import SimpleNamespace
 from aiges.config import Config
 from aiges.metrics import Metrics
 from aiges.python import load as load_python
-from aiges.server.ops import EngineHealth
+from aiges.service.health import EngineHealth
 from tests.helpers import metric, metric_samples
 
 INTERVAL_S = 0.05

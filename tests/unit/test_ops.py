@@ -18,7 +18,8 @@ from aiges.metrics import Metrics
 from aiges.native.library import _Tags
 from aiges.python import load as load_python
 from aiges.server import create_app
-from aiges.server.ops import begin_drain, ready
+from aiges.server.ops import ready
+from aiges.server.state import STATE
 from tests.helpers import metric, metric_samples
 
 ECHO_PY = Path(__file__).resolve().parents[2] / "python_examples" / "echo" / "wrapper.py"
@@ -113,7 +114,7 @@ async def test_ready_health_and_drain(served):
     client = await served()
     resp = await client.get("/ready")
     assert resp.status == 200 and await resp.json() == {"status": "ready"}
-    begin_drain(client.app)
+    client.app[STATE].lifecycle.begin_drain()
     resp = await client.get("/ready")
     assert resp.status == 503 and await resp.json() == {"status": "draining"}
     assert (await client.get("/health")).status == 200

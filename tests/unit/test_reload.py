@@ -13,7 +13,7 @@ from aiges.cli import load_config, parser
 from aiges.config import Config
 from aiges.python import load as load_python
 from aiges.server import create_app
-from aiges.server.reload import reload
+from aiges.service.reload import reload
 from aiges.server.state import STATE
 from aiges.supervisor import ReloadRound
 from tests.helpers import ECHO_WRAPPER, echo_wrapper_build, metric, metric_samples, read_counters

@@ -1,0 +1,142 @@
+"""One-shot requests (SPEC 3), whichever transport carried them: the aiohttp route,
+the fast HTTP/1.1 path (aiges/server/fast.py), a Ray Serve replica or the Open
+Inference Protocol. Parse, run, render, account: the one once pipeline; a wire
+format is a Spec (aiges.service.spec) over it.
+
+``begin`` does all of it without a task or an await when the engine call can run
+inline and an instance is free, which is the common case for a fast engine; else
+it hands back a ``Pending`` whose ``finish`` awaits the engine threads, the pool's
+queue or an async engine's callback.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+
+from aiges import errors
+from aiges.errors import AigesError
+from aiges.pool import NoInstance
+from aiges.protocol import Request, new_sid
+from aiges.runner import Runner
+from aiges.service.accounting import once_done
+from aiges.service.core import Service
+from aiges.service.spec import NATIVE, Spec
+
+log = logging.getLogger(__name__)
+
+# Documents past these are parsed and rendered on a thread, not on the event loop:
+# measured, JSON with many small items costs up to ~40 us per KiB to parse and ~20 to
+# render, so 64 KiB holds the loop ~2.5 ms at most; a 36 MiB document would hold it
+# for seconds.
+OFF_LOOP_BYTES = 64 * 1024
+OFF_LOOP_ITEMS = 256
+# The headers of most answers: shared, so that a success allocates no dict. Never mutated.
+NO_HEADERS: dict[str, str] = {}
+
+
+@dataclass(slots=True)
+class Answer:
+    """What a transport sends back: the status, the body (in the request's Spec) and
+    the headers the pipeline adds (Retry-After with 429) besides the transport's own."""
+
+    status: int
+    body: bytes
+    headers: dict[str, str] = field(default_factory=lambda: NO_HEADERS)
+
+
+class Pending:
+    """A request whose engine call must be awaited, whose body is big enough to be
+    parsed on a thread (``req`` None, ``body``), or whose outputs, already there
+    (``items``), are big enough to be rendered on one."""
+
+    __slots__ = ("service", "spec", "route", "started", "req", "runner", "body", "sid",
+                 "items", "params")
+
+    def __init__(self, service: Service, spec: Spec, route: str, started: float,
+                 req: Request | None, runner: Runner, body: bytes = b"", sid: str = "",
+                 items=None, params: dict[str, str] | None = None):
+        self.service, self.spec, self.route, self.started, self.req, self.runner = (
+            service, spec, route, started, req, runner)
+        self.body, self.sid, self.items = body, sid or (req.sid if req else ""), items
+        self.params = params
+
+    async def finish(self) -> Answer:
+        sid, items, spec = self.sid, self.items, self.spec
+        try:
+            req = self.req
+            if req is None:
+                req = await asyncio.to_thread(_parse, self.service, spec, self.body, sid,
+                                              self.params)
+            if items is None:
+                items = await self.runner.once(req)
+            if _big(items):
+                body = await asyncio.to_thread(spec.success, sid, items, req)
+            else:
+                body = spec.success(sid, items, req)
+            return _done(self.service, self.route, self.started, sid, body)
+        except Exception as exc:  # noqa: BLE001 - every request gets its answer
+            return failed(self.service, self.route, self.started, sid, exc, spec)
+
+
+def begin(service: Service, spec: Spec, body: bytes, route: str, started: float,
+          params: dict[str, str] | None = None) -> Answer | Pending:
+    """``started``: perf_counter() when the request arrived. ``route``: the path the
+    request came on, for the access log. ``params``: engine params the transport adds
+    (from its path or query); they win over the document's."""
+    sid = new_sid()
+    try:
+        runner = service.runner
+        if runner is None:
+            raise AigesError(errors.INVALID_OPERATION, "service is starting", 503)
+        if len(body) > OFF_LOOP_BYTES:
+            return Pending(service, spec, route, started, None, runner, body, sid,
+                           params=params)
+        req = _parse(service, spec, body, sid, params)
+        items = runner.once_now(req)
+        if items is None or _big(items):
+            return Pending(service, spec, route, started, req, runner, items=items)
+        return _done(service, route, started, sid, spec.success(sid, items, req))
+    except Exception as exc:  # noqa: BLE001 - every request gets its answer
+        return failed(service, route, started, sid, exc, spec)
+
+
+def _parse(service: Service, spec: Spec, body: bytes, sid: str,
+           params: dict[str, str] | None) -> Request:
+    req = spec.parse(service, body, sid)
+    if params:
+        req.params.update(params)
+    return req
+
+
+def _big(items) -> bool:
+    if len(items) > OFF_LOOP_ITEMS:
+        return True
+    total = 0
+    for item in items:
+        total += len(item.data)
+    return total > OFF_LOOP_BYTES
+
+
+def _done(service: Service, route: str, started: float, sid: str, body: bytes) -> Answer:
+    once_done(service, route, sid, started, None)
+    return Answer(200, body)
+
+
+def failed(service: Service, route: str, started: float, sid: str, exc: Exception,
+           spec: Spec = NATIVE) -> Answer:
+    """The error answer, accounted. Anything but an AigesError is a bug of ours: logged
+    with its traceback, answered 500 without it. The one place Retry-After is derived:
+    no instance freed in time (429) tells the client when to try again."""
+    if not isinstance(exc, AigesError):
+        log.error("once request failed unexpectedly", exc_info=exc, extra={"sid": sid})
+        exc = AigesError(errors.INVALID_OPERATION, "internal error; see the service log", 500)
+    once_done(service, route, sid, started, exc)
+    return Answer(exc.http_status, spec.failure(exc, sid), retry_headers(exc))
+
+
+def retry_headers(exc: AigesError) -> dict[str, str]:
+    """Retry-After for an error that says when to retry (NoInstance), else none."""
+    if isinstance(exc, NoInstance):
+        return {"Retry-After": str(exc.retry_after)}
+    return NO_HEADERS

@@ -1,0 +1,54 @@
+"""Streaming sessions (SPEC 4) as transports see them: open one from its first frame,
+write frames, find it again by sid, end it. A transport (WebSocket, the HTTP
+session API, later a gRPC stream) decodes its frames into request documents and
+sends results back; the session's own life (time limits, reads, destroy, the report
+at its end) belongs to aiges.sessions, and its end is one method, ``Session.end``,
+that runs each step once however often it is called.
+"""
+from __future__ import annotations
+
+from aiges.errors import AigesError
+from aiges.service.core import Service
+from aiges.sessions import Session
+
+
+async def open_session(service: Service, doc: dict, mode: str, sid: str | None = None,
+                       ack: bool = False) -> Session:
+    """A session of transport ``mode`` from its first frame ``doc`` (payload optional),
+    that frame's data written. Refused (and accounted) when the frame is invalid, the
+    engine has no session mode or the session limit is reached. ``ack``: an empty first
+    result when the first write yields none (upstream's WebSocket sends one)."""
+    sessions = service.sessions
+    try:
+        req = service.parse(doc, sid, need_payload=False)
+    except AigesError as exc:
+        sessions.reject(sid or "-", mode, exc)
+        raise
+    session = await sessions.open(req.sid, req.params, req.psr_ids, req.outputs, mode, ack=ack)
+    if req.data:
+        await session.write(req.data)
+    return session
+
+
+def refuse(service: Service, sid: str | None, mode: str, exc: AigesError) -> None:
+    """A first frame the transport could not even decode (too big, not JSON, unreadable
+    body): no session, but it counts as a refused one."""
+    service.sessions.reject(sid or "-", mode, exc)
+
+
+async def write(service: Service, session: Session, doc: dict) -> None:
+    """One more frame of ``session``: its payload statuses drive it."""
+    req = service.parse(doc, session.sid)
+    await session.write(req.data)
+
+
+def find(service: Service, sid: str, mode: str) -> Session:
+    """The open session ``sid`` of transport ``mode`` in any generation (sessions finish
+    where they started). Unknown or another transport's: 10008; ended: 10101."""
+    return service.generations.session(sid, mode)
+
+
+async def end(session: Session, reason: str, error: AigesError | None = None) -> None:
+    """End ``session`` now (finished, client gone, deleted, error): forgotten, reported
+    and destroyed, each once however often it is called."""
+    await session.end(reason, error)
