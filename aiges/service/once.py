@@ -1,7 +1,7 @@
 """One-shot requests (SPEC 3), whichever transport carried them: the aiohttp route,
 the fast HTTP/1.1 path (aiges/server/fast.py), a Ray Serve replica or the Open
-Inference Protocol. Parse, run, render, account: the one once pipeline; a wire
-format is a Spec (aiges.service.spec) over it.
+Inference Protocol. Parse, run, render, account; a wire format is a Spec
+(aiges.service.spec) over this one pipeline.
 
 ``begin`` does all of it without a task or an await when the engine call can run
 inline and an instance is free, which is the common case for a fast engine; else
@@ -50,14 +50,14 @@ class Pending:
     parsed on a thread (``req`` None, ``body``), or whose outputs, already there
     (``items``), are big enough to be rendered on one."""
 
-    __slots__ = ("service", "spec", "route", "started", "req", "runner", "body", "sid",
+    __slots__ = ("state", "spec", "route", "started", "req", "runner", "body", "sid",
                  "items", "params")
 
-    def __init__(self, service: Service, spec: Spec, route: str, started: float,
+    def __init__(self, state: Service, spec: Spec, route: str, started: float,
                  req: Request | None, runner: Runner, body: bytes = b"", sid: str = "",
                  items=None, params: dict[str, str] | None = None):
-        self.service, self.spec, self.route, self.started, self.req, self.runner = (
-            service, spec, route, started, req, runner)
+        self.state, self.spec, self.route, self.started, self.req, self.runner = (
+            state, spec, route, started, req, runner)
         self.body, self.sid, self.items = body, sid or (req.sid if req else ""), items
         self.params = params
 
@@ -66,7 +66,7 @@ class Pending:
         try:
             req = self.req
             if req is None:
-                req = await asyncio.to_thread(_parse, self.service, spec, self.body, sid,
+                req = await asyncio.to_thread(_parse, self.state, spec, self.body, sid,
                                               self.params)
             if items is None:
                 items = await self.runner.once(req)
@@ -74,36 +74,36 @@ class Pending:
                 body = await asyncio.to_thread(spec.success, sid, items, req)
             else:
                 body = spec.success(sid, items, req)
-            return _done(self.service, self.route, self.started, sid, body)
+            return _done(self.state, self.route, self.started, sid, body)
         except Exception as exc:  # noqa: BLE001 - every request gets its answer
-            return failed(self.service, self.route, self.started, sid, exc, spec)
+            return failed(self.state, self.route, self.started, sid, exc, spec)
 
 
-def begin(service: Service, spec: Spec, body: bytes, route: str, started: float,
+def begin(state: Service, spec: Spec, body: bytes, route: str, started: float,
           params: dict[str, str] | None = None) -> Answer | Pending:
     """``started``: perf_counter() when the request arrived. ``route``: the path the
     request came on, for the access log. ``params``: engine params the transport adds
     (from its path or query); they win over the document's."""
     sid = new_sid()
     try:
-        runner = service.runner
-        if runner is None:
+        runner = state.runner
+        if runner is None:  # no engine yet (a Ray replica's first request may race it)
             raise AigesError(errors.INVALID_OPERATION, "service is starting", 503)
         if len(body) > OFF_LOOP_BYTES:
-            return Pending(service, spec, route, started, None, runner, body, sid,
+            return Pending(state, spec, route, started, None, runner, body, sid,
                            params=params)
-        req = _parse(service, spec, body, sid, params)
+        req = _parse(state, spec, body, sid, params)
         items = runner.once_now(req)
         if items is None or _big(items):
-            return Pending(service, spec, route, started, req, runner, items=items)
-        return _done(service, route, started, sid, spec.success(sid, items, req))
+            return Pending(state, spec, route, started, req, runner, items=items)
+        return _done(state, route, started, sid, spec.success(sid, items, req))
     except Exception as exc:  # noqa: BLE001 - every request gets its answer
-        return failed(service, route, started, sid, exc, spec)
+        return failed(state, route, started, sid, exc, spec)
 
 
-def _parse(service: Service, spec: Spec, body: bytes, sid: str,
+def _parse(state: Service, spec: Spec, body: bytes, sid: str,
            params: dict[str, str] | None) -> Request:
-    req = spec.parse(service, body, sid)
+    req = spec.parse(state, body, sid)
     if params:
         req.params.update(params)
     return req
@@ -118,12 +118,12 @@ def _big(items) -> bool:
     return total > OFF_LOOP_BYTES
 
 
-def _done(service: Service, route: str, started: float, sid: str, body: bytes) -> Answer:
-    once_done(service, route, sid, started, None)
+def _done(state: Service, route: str, started: float, sid: str, body: bytes) -> Answer:
+    once_done(state, route, sid, started, None)
     return Answer(200, body)
 
 
-def failed(service: Service, route: str, started: float, sid: str, exc: Exception,
+def failed(state: Service, route: str, started: float, sid: str, exc: Exception,
            spec: Spec = NATIVE) -> Answer:
     """The error answer, accounted. Anything but an AigesError is a bug of ours: logged
     with its traceback, answered 500 without it. The one place Retry-After is derived:
@@ -131,7 +131,7 @@ def failed(service: Service, route: str, started: float, sid: str, exc: Exceptio
     if not isinstance(exc, AigesError):
         log.error("once request failed unexpectedly", exc_info=exc, extra={"sid": sid})
         exc = AigesError(errors.INVALID_OPERATION, "internal error; see the service log", 500)
-    once_done(service, route, sid, started, exc)
+    once_done(state, route, sid, started, exc)
     return Answer(exc.http_status, spec.failure(exc, sid), retry_headers(exc))
 
 
