@@ -26,7 +26,8 @@ __all__ = ["RayOptions", "application", "build", "deploy", "route_prefix"]
 
 def route_prefix(config: Config) -> str:
     """Where the app is mounted: several engines (services) can share one cluster."""
-    return f"/v1/{config.service}"
+    from aiges.service.routes import service_base
+    return service_base(config.service)
 
 
 def application(engine_path: str, config: Config, options: RayOptions | None = None):

@@ -5,14 +5,17 @@ proxy hands requests and WebSocket handshakes to. Streaming sessions are refused
 
 Serve places the replicas, gives each its GPUs (CUDA_VISIBLE_DEVICES), restarts the
 ones that die or fail ``check_health``, and balances requests over them. A replica
-holds one engine generation (aiges.generation) exactly as aiges-load's own server
-does, and answers with the same JSON, codes and HTTP statuses.
+is a transport over the service core (aiges.service), exactly as aiges-load's own
+server is: the same once pipeline, accounting, readiness and lifecycle, routes from
+the same table, so the same JSON, codes and HTTP statuses. It imports neither the
+aiohttp server nor the CLI.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
 import os
+from dataclasses import replace
 from time import perf_counter
 
 from fastapi import FastAPI
@@ -23,12 +26,11 @@ from starlette.websockets import WebSocket
 
 from aiges import errors, logs, protocol
 from aiges.config import Config
-from aiges.errors import AigesError
-from aiges.generation import Generation
+from aiges.errors import AigesError, EngineLoadError
+from aiges.loading import load_engine
 from aiges.metrics import Metrics
-from aiges.pool import NoInstance
-from aiges.server.ops import account_once, trace
-from aiges.server.responses import CORS
+from aiges.service import NATIVE, Answer, Pending, Phase, Service, once, readiness, routes
+from aiges.service.routes import CORS, Route
 
 log = logging.getLogger(__name__)
 
@@ -39,10 +41,8 @@ NODE_HEADER = "X-Aiges-Node"
 WORKER_HEADER = "X-Aiges-Worker"
 
 OK = b'{"status":"ok"}'
-STARTING = b'{"status":"starting"}'
-DRAINING = b'{"status":"draining"}'
-READY = b'{"status":"ready"}'
-STUCK = b'{"status":"stuck"}'
+# The session API's routes: refused (501) whatever the method, not unknown (404).
+SESSION_API = ("createSession", "writeSession", "pollSession", "deleteSession")
 
 
 class FullPaths:
@@ -80,26 +80,26 @@ class EngineReplica:
         # A replica is a process of Ray's: nothing else sets up the aiges loggers here.
         logs.configure(config.log_level)
         self.config = config
-        self.route = f"/v1/{config.service}"
-        self.metrics = Metrics(process=False)
-        self.generation: Generation | None = None
-        self.stopping = False
+        self.route = routes.service_base(config.service)
+        self.routes = replica_routes(config.service)
+        self.service: Service | None = None
         self.headers = {**CORS, **_identity()}
-        self.generation = await _start(engine_path, config, self.metrics)
+        self.service = await _start(engine_path, config)
 
     @ROUTES.api_route(ANY_PATH, methods=METHODS)
     async def http(self, request: Request) -> Response:
         path, method = request.scope["path"], request.method
-        if path == self.route and method == "POST":
+        name = route_name(self.routes, method, path)
+        if name == "once":
             return await self.once(request)
-        if path.startswith(f"{self.route}/sessions"):
+        if name in SESSION_API:
             return self._error(AigesError(errors.INVALID_OPERATION, NOT_HERE, http_status=501))
         if method == "OPTIONS":
             return Response(status_code=204, headers=self.headers)
-        if method == "GET" and path == f"{self.route}/health":
+        if name == "health":
             return self._json(OK)
-        if method == "GET" and path == f"{self.route}/ready":
-            status, body = self._readiness()
+        if name == "ready":
+            status, body = readiness(self.service)
             return self._json(body, status)
         return self._error(AigesError(
             errors.INVALID_OPERATION,
@@ -117,51 +117,38 @@ class EngineReplica:
             await ws.close(code=1008, reason="streaming sessions are not served through Ray")
 
     async def once(self, request: Request) -> Response:
+        """The core's once pipeline; only the body's size limit is this transport's."""
         started = perf_counter()
-        sid = protocol.new_sid()
-        failure = None
+        path = request.scope["path"]
         try:
-            gen = self.generation
-            if gen is None or self.stopping:
-                raise AigesError(errors.INVALID_OPERATION, "replica stopping", http_status=503)
             body = await self._body(request)
-            req = protocol.parse(protocol.loads(body), self.config.service,
-                                 self.config.header_pass, sid)
-            items = await gen.runner.once(req)
-            response = self._json(protocol.success(sid, items, req.outputs))
         except AigesError as exc:
-            response, failure = self._error(exc, sid), exc
-        self._account(request, sid, started, failure)
-        return response
+            return self._answer(once.failed(self.service, path, started, protocol.new_sid(),
+                                            exc))
+        answer = once.begin(self.service, NATIVE, body, path, started)
+        if isinstance(answer, Pending):
+            answer = await answer.finish()
+        return self._answer(answer)
 
     async def check_health(self) -> None:
         """Ray Serve calls this periodically; raising makes Serve replace the replica.
-        Unhealthy: the engine is not up, or every instance is stuck in a call that
-        outlived its request (a hung engine: only a new process brings it back)."""
-        status, body = self._readiness()
-        if status != 200 and not self.stopping:
+        Unhealthy (the core's readiness): the engine is not up, its own health check
+        fails, or every instance is stuck in a call that outlived its request (a hung
+        engine: only a new process brings it back). Not while it stops."""
+        status, body = readiness(self.service)
+        if status != 200 and self.service.lifecycle.phase not in (Phase.DRAINING,
+                                                                  Phase.STOPPED):
             raise RuntimeError(f"engine not serving: {body.decode()}")
 
     async def __del__(self):
         """Serve's graceful shutdown: after in-flight requests (graceful_shutdown_timeout_s),
-        wrapperFini. The ingress wrapper's own __del__ awaits this one."""
-        gen, self.generation = getattr(self, "generation", None), None
-        if gen is None:
+        the service closes (wrapperFini). The ingress wrapper's own __del__ awaits this one."""
+        service = getattr(self, "service", None)
+        if service is None or service.lifecycle.phase is Phase.STOPPED:
             return
-        self.stopping = True
-        stopped = AigesError(errors.INVALID_OPERATION, "service stopped")
-        await gen.finish(stopped, self.config.drain_timeout_ms / 1000)
+        await service.lifecycle.close()
 
     # --- helpers -------------------------------------------------------------------
-
-    def _readiness(self) -> tuple[int, bytes]:
-        if self.stopping:
-            return 503, DRAINING
-        if self.generation is None:
-            return 503, STARTING
-        if not self.generation.pool.usable:
-            return 503, STUCK
-        return 200, READY
 
     async def _body(self, request: Request) -> bytes:
         limit = self.config.max_body
@@ -178,39 +165,47 @@ class EngineReplica:
         return Response(body, status_code=status, headers=headers,
                         media_type="application/json")
 
+    def _answer(self, answer: Answer) -> Response:
+        return self._json(answer.body, answer.status, answer.headers)
+
     def _error(self, exc: AigesError, sid: str = "") -> Response:
-        extra = {"Retry-After": str(exc.retry_after)} if isinstance(exc, NoInstance) else None
-        return self._json(protocol.failure(exc.code, exc.message, sid), exc.http_status, extra)
-
-    def _account(self, request: Request, sid: str, started: float,
-                 failure: AigesError | None) -> None:
-        """The request in the metrics and the logs, as aiges-load's server does."""
-        account_once(self.metrics, self.config.access_log, request.scope["path"], sid, started,
-                     failure)
+        return self._answer(once.error_answer(exc, sid))
 
 
-async def _start(engine_path: str, config: Config, metrics: Metrics) -> Generation:
-    """The engine loaded and initialised; a failure becomes a RuntimeError with the
-    loader's text, which Serve reports as the replica's (and deployment's) error."""
-    from aiges.cli import load_engine
-    from aiges.errors import EngineLoadError
+def replica_routes(service: str) -> list[Route]:
+    """What a replica answers, from the route table: once requests at their path; health
+    and readiness under the route prefix (Serve's proxy only sends a replica the paths
+    under it); the session API, to refuse it."""
+    base = routes.service_base(service)
+    served = []
+    for route in routes.table(service):
+        if route.name == "once" or route.name in SESSION_API:
+            served.append(route)
+        elif route.name in ("health", "ready"):
+            served.append(replace(route, path=base + route.path))
+    return served
 
+
+def route_name(table: list[Route], method: str, path: str) -> str | None:
+    for route in table:
+        if route.matches(path) and (route.method == method or route.name in SESSION_API):
+            return route.name
+    return None
+
+
+async def _start(engine_path: str, config: Config) -> Service:
+    """The engine loaded and the service started; a failure becomes a RuntimeError with
+    the loader's text, which Serve reports as the replica's (and deployment's) error."""
     try:
         engine = await asyncio.to_thread(load_engine, engine_path)
     except EngineLoadError as exc:
         raise RuntimeError(f"cannot load the engine: {exc}") from None
-    gen = Generation(1, engine, config, metrics, on_session_end=lambda end: None)
-
-    def meter(sid: str, key: str, count: int) -> None:
-        metrics.meter(key, count)
-
+    service = Service.create(config, engine, metrics=Metrics(process=False))
     try:
-        await gen.start(config.wrapper, (meter, trace))
+        await service.lifecycle.start()
     except AigesError as exc:
         raise RuntimeError(f"engine start-up failed: {exc.message} (code {exc.code})") from None
-    log.info("engine initialised", extra={"engine": engine.path, "version": gen.version,
-                                          "instances": gen.pool.size})
-    return gen
+    return service
 
 
 def _identity() -> dict[str, str]:

@@ -4,18 +4,10 @@ from __future__ import annotations
 from aiohttp import web
 from multidict import CIMultiDict
 
-from aiges import errors, protocol
+from aiges import errors
 from aiges.errors import AigesError
-from aiges.service.once import Answer, retry_headers
-
-CORS = {
-    "Access-Control-Allow-Origin": "*",
-    "Access-Control-Allow-Methods": "GET, POST, DELETE, OPTIONS",
-    "Access-Control-Allow-Headers": "Content-Type, Authorization, X-Requested-With, "
-                                    "X-Aiges-Resource-Token",
-    "Access-Control-Max-Age": "86400",
-}
-
+from aiges.service.once import Answer, error_answer
+from aiges.service.routes import CORS
 
 # Built once: aiohttp copies a CIMultiDict faster than it converts a dict.
 JSON_HEADERS = CIMultiDict(CORS)
@@ -38,8 +30,8 @@ def json_body(body: bytes, status: int = 200, headers: dict | None = None,
 
 
 def error(exc: AigesError, sid: str = "", cors: bool = True) -> web.Response:
-    return json_body(protocol.failure(exc.code, exc.message, sid), exc.http_status,
-                     retry_headers(exc), cors)
+    answer = error_answer(exc, sid)
+    return json_body(answer.body, answer.status, answer.headers, cors)
 
 
 def answer_response(answer: Answer) -> web.Response:

@@ -21,6 +21,7 @@ from aiges.protocol import Request, new_sid
 from aiges.runner import Runner
 from aiges.service.accounting import once_done
 from aiges.service.core import Service
+from aiges.service.lifecycle import Phase
 from aiges.service.spec import NATIVE, Spec
 
 log = logging.getLogger(__name__)
@@ -33,6 +34,7 @@ OFF_LOOP_BYTES = 64 * 1024
 OFF_LOOP_ITEMS = 256
 # The headers of most answers: shared, so that a success allocates no dict. Never mutated.
 NO_HEADERS: dict[str, str] = {}
+STOPPED = Phase.STOPPED
 
 
 @dataclass(slots=True)
@@ -87,8 +89,8 @@ def begin(state: Service, spec: Spec, body: bytes, route: str, started: float,
     sid = new_sid()
     try:
         runner = state.runner
-        if runner is None:  # no engine yet (a Ray replica's first request may race it)
-            raise AigesError(errors.INVALID_OPERATION, "service is starting", 503)
+        if runner is None or state.lifecycle.phase is STOPPED:
+            raise _not_serving(state)
         if len(body) > OFF_LOOP_BYTES:
             return Pending(state, spec, route, started, None, runner, body, sid,
                            params=params)
@@ -99,6 +101,12 @@ def begin(state: Service, spec: Spec, body: bytes, route: str, started: float,
         return _done(state, route, started, sid, spec.success(sid, items, req))
     except Exception as exc:  # noqa: BLE001 - every request gets its answer
         return failed(state, route, started, sid, exc, spec)
+
+
+def _not_serving(state: Service) -> AigesError:
+    """No engine yet, or the engines are finishing: try another replica or later."""
+    why = "starting" if state.runner is None else "stopped"
+    return AigesError(errors.INVALID_OPERATION, f"service {why}", 503)
 
 
 def _parse(state: Service, spec: Spec, body: bytes, sid: str,
@@ -132,6 +140,11 @@ def failed(state: Service, route: str, started: float, sid: str, exc: Exception,
         log.error("once request failed unexpectedly", exc_info=exc, extra={"sid": sid})
         exc = AigesError(errors.INVALID_OPERATION, "internal error; see the service log", 500)
     once_done(state, route, sid, started, exc)
+    return error_answer(exc, sid, spec)
+
+
+def error_answer(exc: AigesError, sid: str = "", spec: Spec = NATIVE) -> Answer:
+    """An error as an answer, not accounted (a refusal that is no once request)."""
     return Answer(exc.http_status, spec.failure(exc, sid), retry_headers(exc))
 
 

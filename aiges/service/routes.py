@@ -14,6 +14,15 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+# The CORS headers every HTTP answer carries (upstream clients rely on them), whichever
+# HTTP transport sends it.
+CORS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Allow-Methods": "GET, POST, DELETE, OPTIONS",
+    "Access-Control-Allow-Headers": "Content-Type, Authorization, X-Requested-With, "
+                                    "X-Aiges-Resource-Token",
+    "Access-Control-Max-Age": "86400",
+}
 # What a route of the engine's own (an alias) may look like: a plain path.
 PLAIN_PATH = re.compile(r"(/[A-Za-z0-9._-]+)+")
 
