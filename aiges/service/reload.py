@@ -1,5 +1,5 @@
-"""Hot reload: SIGHUP or ``POST /admin/reload`` (aiges/server/reload.py) replaces the engine
-without downtime. Also how generation 1 starts (aiges.service.lifecycle).
+"""Hot reload: SIGHUP or ``POST /admin/reload`` (aiges/server/reload.py) replaces the
+engine without downtime. Also how generation 1 starts (aiges.service.lifecycle).
 
 1. The new engine is opened from a private copy of the library (deleted once mapped;
    a wrapper.py is imported as a module of its own), given the service callbacks and initialised, on threads, while
