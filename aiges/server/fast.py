@@ -34,7 +34,8 @@ from aiges.server.relay import Refused, Relay, Throttle
 from aiges.server.responses import JSON_HEADERS, SERVER
 from aiges.service import routes
 from aiges.service.core import Service
-from aiges.service.once import NATIVE, Answer, Pending, begin
+from aiges.service.once import Answer, Pending, begin
+from aiges.service.spec import NATIVE
 
 log = logging.getLogger(__name__)
 

@@ -81,26 +81,26 @@ class Pending:
             return failed(self.state, self.route, self.started, sid, exc, spec)
 
 
-def begin(state: Service, spec: Spec, body: bytes, route: str, started: float,
+def begin(service: Service, spec: Spec, body: bytes, route: str, started: float,
           params: dict[str, str] | None = None) -> Answer | Pending:
     """``started``: perf_counter() when the request arrived. ``route``: the path the
     request came on, for the access log. ``params``: engine params the transport adds
     (from its path or query); they win over the document's."""
     sid = new_sid()
     try:
-        runner = state.runner
-        if runner is None or state.lifecycle.phase is STOPPED:
-            raise _not_serving(state)
+        runner = service.runner
+        if runner is None or service.lifecycle.phase is STOPPED:
+            raise _not_serving(service)
         if len(body) > OFF_LOOP_BYTES:
-            return Pending(state, spec, route, started, None, runner, body, sid,
+            return Pending(service, spec, route, started, None, runner, body, sid,
                            params=params)
-        req = _parse(state, spec, body, sid, params)
+        req = _parse(service, spec, body, sid, params)
         items = runner.once_now(req)
         if items is None or _big(items):
-            return Pending(state, spec, route, started, req, runner, items=items)
-        return _done(state, route, started, sid, spec.success(sid, items, req))
+            return Pending(service, spec, route, started, req, runner, items=items)
+        return _done(service, route, started, sid, spec.success(sid, items, req))
     except Exception as exc:  # noqa: BLE001 - every request gets its answer
-        return failed(state, route, started, sid, exc, spec)
+        return failed(service, route, started, sid, exc, spec)
 
 
 def _not_serving(state: Service) -> AigesError:
@@ -128,7 +128,7 @@ def _big(items) -> bool:
 
 def _done(state: Service, route: str, started: float, sid: str, body: bytes) -> Answer:
     once_done(state, route, sid, started, None)
-    return Answer(200, body)
+    return Answer(200, body, NO_HEADERS)
 
 
 def failed(state: Service, route: str, started: float, sid: str, exc: Exception,
