@@ -102,3 +102,18 @@ def test_the_timeout_says_what_the_cluster_lacked_else_what_serve_said_else_how_
     assert "replicas {'STARTING': 1, 'RUNNING': 1}: an engine that takes longer to " \
            "initialise needs a longer --ray-deploy-timeout" in str(failed)
     assert failed.details["replicas"] == {"STARTING": 1, "RUNNING": 1}
+
+
+def test_a_ray_replica_routes_from_the_table():
+    pytest.importorskip("ray", reason="Ray is an optional extra: pip install '.[ray]'")
+    from aiges.ray.replica import replica_routes, route_name
+
+    table = replica_routes("svc")
+    assert route_name(table, "POST", "/v1/svc") == "once"
+    # Serve's proxy sends a replica only the paths under its prefix.
+    assert route_name(table, "GET", "/v1/svc/ready") == "ready"
+    assert route_name(table, "GET", "/v1/svc/health") == "health"
+    assert route_name(table, "GET", "/ready") is None
+    # The session API is refused (501) whatever the method; plain GET is no route (404).
+    assert route_name(table, "PUT", "/v1/svc/sessions/ab12") == "writeSession"
+    assert route_name(table, "GET", "/v1/svc") is None

@@ -118,3 +118,4 @@ async def test_no_instance_carries_retry_after_and_transport_params_reach_the_en
         assert answer.status == 200 and seen["req"].params["model"] == "m1"
     finally:
         await service.lifecycle.close()
+
