@@ -5,7 +5,7 @@ transport can serve, or document, a route the others do not know.
 
 A Route's ``name`` is its operationId: transports map names to their handlers, the
 OpenAPI table (aiges/server/openapi_ops.py) names to descriptions. A new protocol
-adds a section: a function from the service's base path to its routes, listed in
+adds a section: a function from the service's name to its routes, listed in
 SECTIONS.
 """
 from __future__ import annotations
@@ -75,7 +75,13 @@ def resource_routes(base: str) -> list[Route]:
     ]
 
 
-def operation_routes(base: str) -> list[Route]:
+def native_routes(service: str) -> list[Route]:
+    """The native protocol's routes (SPEC 3-5) under /v1/{service}."""
+    base = service_base(service)
+    return service_routes(base) + resource_routes(base)
+
+
+def operation_routes(service: str) -> list[Route]:
     """Health, readiness, metrics, admin and the docs (after every other route: the
     docs describe them)."""
     return [
@@ -90,16 +96,15 @@ def operation_routes(base: str) -> list[Route]:
     ]
 
 
-# Each: base path -> its routes, in the order routers register them.
-SECTIONS: tuple[Callable[[str], list[Route]], ...] = (
-    service_routes, resource_routes, operation_routes)
+# Each: service name -> its routes, in the order routers register them. A protocol of
+# its own (the Open Inference Protocol's /v2/models/{service}/...) is one more section.
+SECTIONS: tuple[Callable[[str], list[Route]], ...] = (native_routes, operation_routes)
 
 
 def table(service: str, aliases: Iterable[str] = ()) -> list[Route]:
     """Every route of a service, in registration order: the sections, then the service
     routes again under each alias (after every fixed route: those win a clash)."""
-    base = service_base(service)
-    routes = [route for section in SECTIONS for route in section(base)]
+    routes = [route for section in SECTIONS for route in section(service)]
     for alias in aliases:
         routes += service_routes(alias, alias=True)
     return routes
