@@ -8,7 +8,7 @@ from time import perf_counter
 
 from aiohttp import WSCloseCode, web
 
-from aiges import errors, protocol
+from aiges import errors, protocol, tracing
 from aiges import schema as engine_schema
 from aiges.config import Config
 from aiges.engine import Engine
@@ -28,8 +28,10 @@ def create_app(config: Config, engine: Engine) -> web.Application:
     # Enums of [schema] only: upstream never checked a wrapper's declared ones, and
     # its clients may send other values.
     app[STATE] = State(config, engine, aliases=service_aliases(config, engine),
-                       enums=engine_schema.enums(config.schema))
+                       enums=engine_schema.enums(config.schema),
+                       tracing=tracing.from_env(config.service))
     app.cleanup_ctx.append(_engine_lifecycle)
+    app.on_cleanup.append(_close_tracing)  # after the engine's end: its last spans too
     app.on_shutdown.append(_end_sessions)
     app.on_response_prepare.append(_server_header)
     base = f"/v1/{config.service}"
@@ -104,6 +106,11 @@ async def _engine_lifecycle(app: web.Application):
             await asyncio.gather(*state.tasks, return_exceptions=True)
 
 
+async def _close_tracing(app: web.Application) -> None:
+    if app[STATE].tracing is not None:
+        await app[STATE].tracing.close()
+
+
 async def drain(app: web.Application, listener: Listener) -> None:
     """SIGTERM, before ``runner.cleanup()``: stop accepting connections, then give open
     sessions and the fast path's requests the drain time, then close their sockets
@@ -140,7 +147,7 @@ async def post_once(request: web.Request) -> web.Response:
     except AigesError as exc:
         return answer_response(once.failed(state, request.path, started, protocol.new_sid(),
                                            exc))
-    answer = once.begin(state, body, request.path, started)
+    answer = once.begin(state, body, request.path, started, request.headers)
     if isinstance(answer, once.Pending):
         answer = await answer.finish()
     return answer_response(answer)

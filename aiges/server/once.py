@@ -52,6 +52,8 @@ class Pending:
 
     async def finish(self) -> Answer:
         sid, items = self.sid, self.items
+        if self.state.tracing is not None:
+            self.state.tracing.current.set(sid)  # whose queue wait the pool reports
         try:
             req = self.req
             if req is None:
@@ -67,9 +69,13 @@ class Pending:
             return failed(self.state, self.route, self.started, sid, exc)
 
 
-def begin(state: State, body: bytes, route: str, started: float) -> Answer | Pending:
-    """``started``: perf_counter() when the request arrived."""
+def begin(state: State, body: bytes, route: str, started: float,
+          carrier=None) -> Answer | Pending:
+    """``started``: perf_counter() when the request arrived. ``carrier``: the request's
+    headers (or just its traceparent and tracestate), for tracing."""
     sid = protocol.new_sid()
+    if state.tracing is not None:
+        state.tracing.start_once(sid, route, started, carrier)
     try:
         runner = state.runner
         if len(body) > OFF_LOOP_BYTES:

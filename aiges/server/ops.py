@@ -157,6 +157,8 @@ def once_done(state: State, route: str, sid: str, started: float,
               failure: AigesError | None) -> None:
     """A once request is answered (``started`` is its perf_counter() at arrival)."""
     account_once(state.metrics, state.config.access_log, route, sid, started, failure)
+    if state.tracing is not None:
+        state.tracing.end_once(sid, failure)
 
 
 def account_once(metrics: Metrics, with_access_log: bool, route: str, sid: str,

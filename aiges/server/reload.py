@@ -59,6 +59,8 @@ def install(state: State, gen: Generation) -> Generation | None:
     old = generations.swap(gen)
     metrics = state.metrics
     metrics.watch(gen.pool, generations)  # sessions: every generation's open ones
+    if state.tracing is not None:
+        state.tracing.watch(gen.runner)  # after metrics.watch: both see the queue waits
     metrics.engines_retiring.set_function(lambda: len(generations.retiring))
     metrics.engine(gen.version, gen.engine.path, gen.number)
     engine = gen.engine.path if state.config.health_detail else os.path.basename(gen.engine.path)

@@ -35,7 +35,8 @@ async def create(request: web.Request) -> web.Response:
         except AigesError as exc:
             state.sessions.reject(sid, MODE, exc)
             raise
-        session = await state.sessions.open(sid, req.params, req.psr_ids, req.outputs, MODE)
+        session = await state.sessions.open(sid, req.params, req.psr_ids, req.outputs, MODE,
+                                            carrier=request.headers)
         if req.data:
             await session.write(req.data)
         return await _answer(request, session)

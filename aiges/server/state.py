@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
@@ -16,6 +17,9 @@ from aiges.metrics import Metrics
 from aiges.resources import ResourceIds
 from aiges.runner import Runner
 from aiges.sessions import SessionRegistry
+
+if TYPE_CHECKING:
+    from aiges.tracing.spans import Tracing
 
 
 @dataclass
@@ -41,6 +45,7 @@ class State:
     board: Board | None = None  # a worker's, shared with its supervisor (aiges.board)
     stop_deadline: float | None = None  # loop time when the drain time of a shutdown ends
     clean: bool = True        # False when shutdown left an engine call running
+    tracing: Tracing | None = None  # OpenTelemetry spans, when the OTEL_* environment asks
 
     def parse(self, doc: dict, sid: str | None, need_payload: bool = True) -> protocol.Request:
         """A request document as this service reads it: its parameter section, headerPass

@@ -37,7 +37,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     reason = "websocket closed"
     clock = _ReadClock(state.config.ws_read_timeout_s)
     try:
-        session = await _open(ws, state, clock)
+        session = await _open(ws, state, clock, request.headers)
         if session is not None:
             await _converse(ws, state, session, clock)
     except AigesError as exc:
@@ -59,8 +59,10 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     return ws
 
 
-async def _open(ws: web.WebSocketResponse, state: State, clock: _ReadClock) -> Session | None:
-    """The session of the first frame, that frame written; None if the client left."""
+async def _open(ws: web.WebSocketResponse, state: State, clock: _ReadClock,
+                carrier=None) -> Session | None:
+    """The session of the first frame, that frame written; None if the client left.
+    ``carrier``: the upgrade request's headers (the caller's traceparent)."""
     try:
         req = _parse(await clock.receive(ws), state, None)
     except AigesError as exc:
@@ -69,7 +71,7 @@ async def _open(ws: web.WebSocketResponse, state: State, clock: _ReadClock) -> S
     if req is None:
         return None
     session = await state.sessions.open(req.sid, req.params, req.psr_ids, req.outputs, MODE,
-                                        ack=True)
+                                        ack=True, carrier=carrier)
     if req.data:
         await session.write(req.data)
     return session
