@@ -14,6 +14,7 @@ import secrets
 import pytest
 
 from tests.collector import Collector
+from tests.helpers import metric, metric_samples
 
 pytestmark = pytest.mark.e2e
 
@@ -106,12 +107,21 @@ async def test_a_request_without_traceparent_starts_a_trace(start, native_dir, c
     assert engine_params(doc)["traceparent"].split("-")[1] == request.trace_id
 
 
+async def in_use(http, service, count: int) -> None:
+    for _ in range(200):
+        async with http.get(service.url + "/metrics") as resp:
+            if metric(metric_samples(await resp.text()), "aiges_instances_in_use") == count:
+                return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"never {count} instances in use")
+
+
 async def test_a_queued_and_a_failed_request(start, native_dir, collector, http):
     service = start(str(native_dir / "libecho.so"), "--instances", "1",
                     env=otel_env(collector))
     first, queued = caller(), caller()
-    slow = asyncio.create_task(post(http, service, first[2], delay_ms=300))
-    await asyncio.sleep(0.1)
+    slow = asyncio.create_task(post(http, service, first[2], delay_ms=500))
+    await in_use(http, service, 1)  # the slow one holds the only instance
     status, _ = await post(http, service, queued[2])
     assert status == 200 and (await slow)[0] == 200
     trace = await trace_of(collector, queued[0], named(REQUEST), named("aiges.queue_wait"),
@@ -136,7 +146,7 @@ async def test_a_queued_and_a_failed_request(start, native_dir, collector, http)
 async def test_batched_requests_each_get_their_share(start, tmp_path, native_dir, collector,
                                                      http):
     config = tmp_path / "batch.toml"
-    config.write_text("[batch]\nmaxSize = 4\nmaxDelayMs = 100\n")
+    config.write_text("[batch]\nmaxSize = 4\nmaxDelayMs = 300\n")
     service = start(str(native_dir / "libecho.so"), "-c", str(config), env=otel_env(collector))
     callers = [caller() for _ in range(3)]
     answers = await asyncio.gather(*(post(http, service, c[2], show_batch="true")
