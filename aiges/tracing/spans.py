@@ -148,7 +148,7 @@ class Tracing:
         """The acquiring task's request or session queued ``seconds`` for an instance."""
         sid = self.current.get()
         live = self._live.get(sid)
-        if live is None:
+        if live is None or not live.span.is_recording():
             return
         end = time_ns()
         span = self._tracer.start_span("aiges.queue_wait", context=live.context,
@@ -166,12 +166,16 @@ class Tracing:
         live = self._live.get(sid)
         if live is None:
             return fn(*args)
+        at = PARAMS_AT.get(op)
+        if not live.span.is_recording():
+            # Not sampled: a child would not be recorded either. The engine still gets
+            # the trace, with the sampled flag off.
+            return fn(*_with_param(args, at, live.span)) if at is not None else fn(*args)
         if op == "read":
             return self._read(live, sid, fn, args)
         span = self._engine_span(op, sid, live.context)
-        at = PARAMS_AT.get(op)
         if at is not None:
-            args = (*args[:at], {**args[at], PARAM: _traceparent(span)}, *args[at + 1:])
+            args = _with_param(args, at, span)
         try:
             return fn(*args)
         except BaseException as exc:
@@ -207,7 +211,9 @@ class Tracing:
         for i, sid in enumerate(sids):
             live = self._live.get(sid)
             span = None
-            if live is not None:
+            if live is not None and not live.span.is_recording():
+                params[i] = {**params[i], PARAM: _traceparent(live.span)}
+            elif live is not None:
                 span = self._engine_span("execBatch", sid, live.context)
                 span.set_attribute("aiges.batch.size", len(sids))
                 params[i] = {**params[i], PARAM: _traceparent(span)}
@@ -247,6 +253,11 @@ class Tracing:
         await asyncio.get_running_loop().run_in_executor(None, closer.join, timeout_s)
         if closer.is_alive():
             log.warning("tracing: spans still unexported at exit", extra={"waited_s": timeout_s})
+
+
+def _with_param(args: tuple, at: int, span) -> tuple:
+    """``args`` with a copy of the params at ``at`` that carries ``span``'s traceparent."""
+    return (*args[:at], {**args[at], PARAM: _traceparent(span)}, *args[at + 1:])
 
 
 def _traceparent(span) -> str:

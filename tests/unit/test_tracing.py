@@ -229,3 +229,18 @@ def test_closing_exports_what_is_left(traced):
     tracing.end_once("s1", AigesError(10110, "busy"))
     asyncio.run(tracing.close(1.0))
     assert [s.name for s in exporter.get_finished_spans()] == ["POST /v1/svcName"]
+
+
+def test_an_unsampled_trace_makes_no_child_spans_but_reaches_the_engine(traced):
+    tracing, exporter = traced
+    unsampled = f"00-{TRACE_ID}-{PARENT}-00"
+    tracing.start_once("s1", "/v1/svcName", perf_counter(), {"traceparent": unsampled})
+    token = tracing.current.set("s1")
+    tracing.queue_waited(0.01)
+    tracing.current.reset(token)
+    got = []
+    tracing.engine_call("exec", "s1", lambda *args: got.append(args[1]), ("s1", {}, [], []))
+    tracing.end_once("s1", None)
+    assert exporter.get_finished_spans() == ()
+    assert got[0]["traceparent"].startswith(f"00-{TRACE_ID}-")
+    assert got[0]["traceparent"].endswith("-00")
