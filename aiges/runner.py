@@ -53,6 +53,8 @@ class Runner:
         # A supervisor's worker: each call is written on the board it shares with the
         # supervisor too, which then knows the request a dead worker was running.
         self.board = board
+        # aiges.tracing.spans.Tracing while tracing is on (Tracing.watch): spans per call.
+        self.tracing = None
         # [batch] maxSize > 1 and an engine with the batch entry: once requests are grouped.
         self.batcher = None
         if batch_max_size > 1 and engine.modes.batch:
@@ -117,6 +119,9 @@ class Runner:
         if board is not None:
             board.enter(token, op, sid)
         try:
+            tracing = self.tracing
+            if tracing is not None:
+                return tracing.engine_call(op, sid, fn, args)
             return fn(*args)
         except EngineError as exc:
             self.metrics.engine_error(exc.op, exc.engine_code)

@@ -199,6 +199,9 @@ class Session:
         if not self._forgotten:
             self._forgotten = True
             self.registry.remove(self, reason)
+            tracing = self.registry.runner.tracing
+            if tracing is not None:  # the session's span ends once wrapperDestroy has
+                self._released_task().add_done_callback(lambda _: tracing.end_session(self))
         await asyncio.shield(self._released_task())
 
     def touch(self) -> None:
@@ -401,10 +404,16 @@ class SessionRegistry:
         return task
 
     async def open(self, sid: str, params: dict[str, str], psr_ids: list[int],
-                   outputs: dict[str, dict], mode: str, ack: bool = False) -> Session:
+                   outputs: dict[str, dict], mode: str, ack: bool = False,
+                   carrier=None) -> Session:
         """A new session owned by the transport ``mode``; ``ack``: an empty first frame
-        when the first write yields no result (upstream's WebSocket does)."""
+        when the first write yields no result (upstream's WebSocket does). ``carrier``:
+        the request's headers (or gRPC metadata) with the caller's traceparent."""
         session = Session(self, sid, outputs, mode, ack)
+        tracing = self.runner.tracing
+        if tracing is not None:
+            tracing.start_session(sid, mode, carrier)
+            tracing.current.set(sid)  # whose queue wait the pool reports
         try:
             if not self.engine.modes.session:
                 raise AigesError(errors.INVALID_OPERATION, "this engine has no session mode")
@@ -416,9 +425,14 @@ class SessionRegistry:
                 await self._create(session, params, psr_ids)
             finally:
                 self._opening -= 1
-        except AigesError as exc:
-            self.reject(sid, mode, exc)
+        except BaseException as exc:
+            if isinstance(exc, AigesError):
+                self.reject(sid, mode, exc)
+            if tracing is not None:
+                tracing.end_session(session, exc)
             raise
+        if tracing is not None:
+            tracing.opened(sid, session.instance)
         self.live[sid] = session
         self._empty.clear()
         session.start_timers()

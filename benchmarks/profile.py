@@ -28,7 +28,7 @@ PARTS = [
     ("fast path: a connection's bytes to its answers", "Connection.data_received (aiges/server/fast.py"),
     ("  reading the head", "read_head (aiges/server/fast.py"),
     ("  writing the answer", "Connection._write (aiges/server/fast.py"),
-    ("once request (either HTTP layer)", "begin (aiges/server/once.py"),
+    ("once request (either HTTP layer)", "begin (aiges/service/once.py"),
     ("  parse: JSON, validation, base64", "parse (aiges/protocol.py"),
     ("  runner: the engine call inline", "Runner.once_now (aiges/runner.py"),
     ("    CEngine.exec: the cffi call", "CEngine.exec (aiges/native/library.py"),

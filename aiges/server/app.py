@@ -9,7 +9,7 @@ from time import perf_counter
 
 from aiohttp import WSCloseCode, web
 
-from aiges import errors, protocol
+from aiges import errors, protocol, tracing
 from aiges.config import Config
 from aiges.engine import Engine
 from aiges.errors import AigesError
@@ -26,9 +26,11 @@ log = logging.getLogger(__name__)
 def create_app(config: Config, engine: Engine) -> web.Application:
     app = web.Application(client_max_size=config.max_body)
     app[STATE] = service = Service.create(config, engine,
-                                          aliases=service_aliases(config, engine))
+                                          aliases=service_aliases(config, engine),
+                                          tracing=tracing.from_env(config.service))
     app[WEBSOCKETS] = set()
     app.cleanup_ctx.append(_engine_lifecycle)
+    app.on_cleanup.append(_close_tracing)  # after the engine's end: its last spans too
     app.on_shutdown.append(_end_sessions)
     app.on_response_prepare.append(_server_header)
     openapi.setup(app)  # /openapi.json is built once the engine is up
@@ -63,6 +65,11 @@ async def _engine_lifecycle(app: web.Application):
         await lifecycle.close()
 
 
+async def _close_tracing(app: web.Application) -> None:
+    if app[STATE].tracing is not None:
+        await app[STATE].tracing.close()
+
+
 async def drain(app: web.Application, listener: Listener) -> None:
     """SIGTERM, before ``runner.cleanup()``: stop accepting connections, then give open
     sessions and the fast path's requests the drain time, then close their sockets
@@ -91,7 +98,8 @@ async def post_once(request: web.Request) -> web.Response:
     except AigesError as exc:
         return answer_response(once.failed(service, request.path, started, protocol.new_sid(),
                                            exc))
-    answer = once.begin(service, NATIVE, body, request.path, started)
+    answer = once.begin(service, NATIVE, body, request.path, started,
+                        carrier=request.headers)
     if isinstance(answer, Pending):
         answer = await answer.finish()
     return answer_response(answer)

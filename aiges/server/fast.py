@@ -157,7 +157,7 @@ def default_max_connections() -> int:
 class Connection(asyncio.Protocol):
     __slots__ = ("server", "transport", "buf", "scanned", "last", "parts", "size", "need",
                  "close_after", "head", "started", "busy", "since", "head_since", "eof",
-                 "write_paused", "read_paused")
+                 "write_paused", "read_paused", "trace")
 
     def __init__(self, server: FastHTTP):
         self.server = server
@@ -176,6 +176,7 @@ class Connection(asyncio.Protocol):
         self.head_since = 0.0     # loop time of the first byte of the head being read
         self.eof = False          # the client shut its side
         self.write_paused = self.read_paused = False
+        self.trace: dict | None = None  # the request's traceparent/tracestate, if sent
 
     @property
     def resting(self) -> bool:
@@ -288,6 +289,7 @@ class Connection(asyncio.Protocol):
             self._hand_off(bytes(buf))
             return False
         self.close_after = head.close
+        self.trace = head.trace
         if head.close:
             self.head = bytes(buf[:head.end])
         self.started = perf_counter()
@@ -296,7 +298,8 @@ class Connection(asyncio.Protocol):
         return True
 
     def _answer(self, body: bytes) -> None:
-        result = begin(self.server.state, NATIVE, body, self.server.route, self.started)
+        result = begin(self.server.state, NATIVE, body, self.server.route, self.started,
+                       carrier=self.trace)
         if type(result) is Answer:
             self._write(result)
             return

@@ -29,13 +29,16 @@ _SPECIAL = frozenset({b"content-length", b"connection", b"transfer-encoding", b"
 _SINGLE = frozenset({b"content-length", b"content-location", b"content-range",
                      b"content-type", b"etag", b"host", b"max-forwards", b"server",
                      b"transfer-encoding", b"user-agent"})
-_WATCHED = _SPECIAL | _SINGLE
+# The caller's W3C trace context, kept for tracing (aiges.tracing): the first of each.
+_TRACE = frozenset({b"traceparent", b"tracestate"})
+_WATCHED = _SPECIAL | _SINGLE | _TRACE
 
 
 class Head(NamedTuple):
     end: int      # where the body starts
     length: int   # Content-Length (0 when absent)
     close: bool   # Connection: close
+    trace: dict | None = None  # {"traceparent": ..., "tracestate": ...} when sent
 
 
 FOREIGN = Head(-1, -1, False)  # a request for aiohttp
@@ -44,7 +47,7 @@ FOREIGN = Head(-1, -1, False)  # a request for aiohttp
 class _Fields:
     """httptools callbacks for one head: what the fast path needs from it."""
 
-    __slots__ = ("length", "close", "ours", "count", "seen")
+    __slots__ = ("length", "close", "ours", "count", "seen", "trace")
 
     def __init__(self) -> None:
         self.length = 0
@@ -52,6 +55,7 @@ class _Fields:
         self.ours = True
         self.count = 0
         self.seen: set[bytes] = set()
+        self.trace: dict | None = None
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self.count += 1
@@ -62,6 +66,10 @@ class _Fields:
             self._watched(name, value)
 
     def _watched(self, name: bytes, value: bytes) -> None:
+        if name in _TRACE:
+            trace = self.trace = self.trace or {}
+            trace.setdefault(name.decode(), value.strip(b" \t").decode("latin-1"))
+            return
         if name in _SINGLE:
             if name in self.seen:
                 self.ours = False
@@ -125,7 +133,7 @@ def read_head(buf: bytes | bytearray, line: bytes, scanned: int = 0,
         return FOREIGN
     if not fields.ours or fields.count >= MAX_FIELDS or b"host" not in fields.seen:
         return FOREIGN
-    found = Head(end + 4, fields.length, fields.close)
+    found = Head(end + 4, fields.length, fields.close, fields.trace)
     if last is not None:
         last[:] = (bytes(head), found)
     return found

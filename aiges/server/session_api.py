@@ -36,7 +36,7 @@ async def create(request: web.Request) -> web.Response:
         except AigesError as exc:
             sessions.refuse(state, sid, MODE, exc)
             raise
-        session = await sessions.open_session(state, doc, MODE, sid)
+        session = await sessions.open_session(state, doc, MODE, sid, carrier=request.headers)
         return await _answer(request, session)
     except AigesError as exc:
         return error(exc, sid)

@@ -40,7 +40,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     reason = "websocket closed"
     clock = _ReadClock(state.config.ws_read_timeout_s)
     try:
-        session = await _open(ws, state, clock)
+        session = await _open(ws, state, clock, request.headers)
         if session is not None:
             await _converse(ws, state, session, clock)
     except AigesError as exc:
@@ -63,9 +63,10 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     return ws
 
 
-async def _open(ws: web.WebSocketResponse, state: Service,
-                clock: _ReadClock) -> Session | None:
-    """The session of the first frame, that frame written; None if the client left."""
+async def _open(ws: web.WebSocketResponse, state: Service, clock: _ReadClock,
+                carrier=None) -> Session | None:
+    """The session of the first frame, that frame written; None if the client left.
+    ``carrier``: the upgrade request's headers (the caller's traceparent)."""
     try:
         doc = _decode(await clock.receive(ws), state.config.ws_max_frame)
     except AigesError as exc:
@@ -73,7 +74,7 @@ async def _open(ws: web.WebSocketResponse, state: Service,
         raise
     if doc is None:
         return None
-    return await sessions.open_session(state, doc, MODE, ack=True)
+    return await sessions.open_session(state, doc, MODE, ack=True, carrier=carrier)
 
 
 async def _converse(ws: web.WebSocketResponse, state: Service, session: Session,

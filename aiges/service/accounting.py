@@ -26,6 +26,8 @@ def once_done(service: Service, route: str, sid: str, started: float,
               failure: AigesError | None) -> None:
     """A once request is answered (``started`` is its perf_counter() at arrival)."""
     account_once(service.metrics, service.config.access_log, route, sid, started, failure)
+    if service.tracing is not None:
+        service.tracing.end_once(sid, failure)
 
 
 def account_once(metrics: Metrics, with_access_log: bool, route: str, sid: str,

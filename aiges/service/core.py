@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from aiges import protocol
 from aiges import schema as engine_schema
@@ -23,6 +24,9 @@ from aiges.runner import Runner
 from aiges.service.health import EngineHealth
 from aiges.service.lifecycle import Lifecycle
 from aiges.sessions import SessionRegistry
+
+if TYPE_CHECKING:
+    from aiges.tracing.spans import Tracing
 
 
 @dataclass
@@ -43,6 +47,7 @@ class Service:
     aliases: list[str] = field(default_factory=list)
     board: Board | None = None  # a worker's, shared with its supervisor (aiges.board)
     clean: bool = True        # False when shutdown left an engine call running
+    tracing: Tracing | None = None  # OpenTelemetry spans, when the OTEL_* environment asks
     lifecycle: Lifecycle = field(init=False)
     engine_health: EngineHealth = field(init=False)  # wrapperHealth, polled (readiness)
 

@@ -65,6 +65,8 @@ class Pending:
 
     async def finish(self) -> Answer:
         sid, items, spec = self.sid, self.items, self.spec
+        if self.state.tracing is not None:
+            self.state.tracing.current.set(sid)  # whose queue wait the pool reports
         try:
             req = self.req
             if req is None:
@@ -82,11 +84,14 @@ class Pending:
 
 
 def begin(service: Service, spec: Spec, body: bytes, route: str, started: float,
-          params: dict[str, str] | None = None) -> Answer | Pending:
+          params: dict[str, str] | None = None, carrier=None) -> Answer | Pending:
     """``started``: perf_counter() when the request arrived. ``route``: the path the
     request came on, for the access log. ``params``: engine params the transport adds
-    (from its path or query); they win over the document's."""
+    (from its path or query); they win over the document's. ``carrier``: the request's
+    headers or metadata (or just its traceparent and tracestate), for tracing."""
     sid = new_sid()
+    if service.tracing is not None:
+        service.tracing.start_once(sid, route, started, carrier)
     try:
         runner = service.runner
         if runner is None or service.lifecycle.phase is STOPPED:

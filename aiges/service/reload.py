@@ -51,6 +51,8 @@ def install(service: Service, gen: Generation) -> Generation | None:
     old = generations.swap(gen)
     metrics = service.metrics
     metrics.watch(gen.pool, generations)  # sessions: every generation's open ones
+    if service.tracing is not None:
+        service.tracing.watch(gen.runner)  # after metrics.watch: both see the queue waits
     metrics.engines_retiring.set_function(lambda: len(generations.retiring))
     metrics.engine(gen.version, gen.engine.path, gen.number)
     engine = gen.engine.path if service.config.health_detail else os.path.basename(gen.engine.path)

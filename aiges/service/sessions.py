@@ -13,18 +13,20 @@ from aiges.sessions import Session
 
 
 async def open_session(service: Service, doc: dict, mode: str, sid: str | None = None,
-                       ack: bool = False) -> Session:
+                       ack: bool = False, carrier=None) -> Session:
     """A session of transport ``mode`` from its first frame ``doc`` (payload optional),
     that frame's data written. Refused (and accounted) when the frame is invalid, the
     engine has no session mode or the session limit is reached. ``ack``: an empty first
-    result when the first write yields none (upstream's WebSocket sends one)."""
+    result when the first write yields none (upstream's WebSocket sends one).
+    ``carrier``: the opening request's headers or metadata (the caller's traceparent)."""
     sessions = service.sessions
     try:
         req = service.parse(doc, sid, need_payload=False)
     except AigesError as exc:
         sessions.reject(sid or "-", mode, exc)
         raise
-    session = await sessions.open(req.sid, req.params, req.psr_ids, req.outputs, mode, ack=ack)
+    session = await sessions.open(req.sid, req.params, req.psr_ids, req.outputs, mode, ack=ack,
+                                  carrier=carrier)
     if req.data:
         await session.write(req.data)
     return session
