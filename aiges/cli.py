@@ -37,6 +37,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--host", help="listen address (default from http_listen, 0.0.0.0)")
     p.add_argument("--port", type=int, help="listen port (default from http_listen, 1888)")
     p.add_argument("--instances", type=int, help="engine instances, [fc] max")
+    p.add_argument("--grpc-port", type=int, metavar="PORT",
+                   help="serve the Open Inference Protocol over gRPC on PORT ([grpc] port; "
+                        "0 = off)")
     p.add_argument("--async-mode", action="store_const", const=True, default=None,
                    help="one-shot requests through wrapperExecAsync ([aiges] asyncMode)")
     p.add_argument("--once-timeout-ms", type=int, help="one-shot time limit ([aiges] onceTimeout)")
@@ -286,6 +289,8 @@ def load_config(args) -> configuration.Config:
     config = configuration.load(path, args.service)
     if note:
         config.warnings.append(note)
+    if args.grpc_port is not None and not 0 <= args.grpc_port <= 65535:
+        raise configuration.ConfigError(f"--grpc-port must be 0..65535, got {args.grpc_port}")
     if args.workers is not None and args.workers < 1:
         raise configuration.ConfigError(f"--workers must be 1 or more, got {args.workers}")
     try:
@@ -297,7 +302,7 @@ def load_config(args) -> configuration.Config:
         config, host=args.host, port=args.port, instances=args.instances,
         async_mode=args.async_mode, once_timeout_ms=args.once_timeout_ms,
         log_level=level, access_log=args.access_log, workers=args.workers,
-        admin_reload=args.admin_reload,
+        admin_reload=args.admin_reload, grpc_port=args.grpc_port,
         gpus=None if args.gpus is None else configuration.gpu_list(args.gpus))
 
 
@@ -381,7 +386,7 @@ async def serve(config: configuration.Config, engine, sock: socket.socket,
         # A worker's line is debug: its supervisor says "ready on" once all are.
         log.log(logging.DEBUG if worker else logging.INFO,
                 f"ready on http://{_display_host(config.host)}:{config.port}/v1/{config.service}"
-                f" (API docs: /docs)",
+                f" (API docs: /docs)" + _grpc_note(app),
                 extra={"engine": engine.path, "pid": os.getpid()})
         if worker:
             state.on_reload = supervised.report_ready()
@@ -404,6 +409,13 @@ async def serve(config: configuration.Config, engine, sock: socket.socket,
         signals.exit_now(1)
     log.info("stopped")
     signals.uninstall()
+
+
+def _grpc_note(app) -> str:
+    """The ready line's mention of the gRPC port (the one bound, when 0 was not asked)."""
+    from aiges.oip import grpc_port
+    port = grpc_port(app)
+    return f"; gRPC (Open Inference Protocol) on port {port}" if port else ""
 
 
 def _display_host(host: str) -> str:

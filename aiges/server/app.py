@@ -8,7 +8,7 @@ from time import perf_counter
 
 from aiohttp import WSCloseCode, web
 
-from aiges import errors, protocol
+from aiges import errors, oip, protocol
 from aiges import schema as engine_schema
 from aiges.config import Config
 from aiges.engine import Engine
@@ -39,6 +39,7 @@ def create_app(config: Config, engine: Engine) -> web.Application:
     app.router.add_get("/ping", ping)  # upstream's WebSocket echo
     ops.add_routes(app)  # /ready, /metrics
     reload.add_routes(app)  # /admin/reload
+    oip.add_routes(app)  # /v2/... (Open Inference Protocol) and its gRPC server
     openapi.add_routes(app)  # /openapi.json, /docs: keep after every other route
     for alias in app[STATE].aliases:  # after every fixed route: those win a clash
         _service_routes(app, alias)
@@ -112,7 +113,7 @@ async def drain(app: web.Application, listener: Listener) -> None:
     may need its client's last frames. aiohttp's in-flight once requests go on
     meanwhile; cleanup waits for them."""
     await asyncio.gather(listener.stop(app[STATE].config.drain_timeout_ms / 1000),
-                         _end_sessions(app))
+                         _end_sessions(app), oip.drain(app))
 
 
 async def _end_sessions(app: web.Application) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 
 from aiges.engine import Modes
+from aiges.oip import openapi as oip
 from aiges.schema import EngineSchema
 from aiges.server import openapi_schemas as s
 from aiges.server.openapi_schemas import errors_of, ref
@@ -42,6 +43,7 @@ TAGS = [
     {"name": "resources", "description": "Personalization resources "
                                          "(wrapperLoadRes / wrapperUnloadRes)."},
     {"name": "operations", "description": "Health, readiness, metrics and these docs."},
+    oip.TAG,
 ]
 
 
@@ -86,6 +88,7 @@ class Parts:
             ("GET", "/openapi.json"): self._openapi,
             ("GET", "/docs"): self._docs,
             ("GET", "/docs/static/{}"): self._docs_static,
+            **oip.OPERATIONS,  # /v2/...
         }
 
     def operation(self, method: str, shape: str, names: list[str]) -> dict | None:
@@ -104,7 +107,7 @@ class Parts:
         return copy.deepcopy(TAGS)
 
     def components(self) -> dict:
-        return {"schemas": s.schemas(self.service, self.declared),
+        return {"schemas": {**s.schemas(self.service, self.declared), **oip.SCHEMAS},
                 "responses": s.error_responses()}
 
     def _note(self, available: bool, what: str) -> str:

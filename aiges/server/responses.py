@@ -46,6 +46,8 @@ def error(exc: AigesError, sid: str = "", cors: bool = True) -> web.Response:
 def answer_response(answer) -> web.Response:
     """A once request's ``aiges.server.once.Answer``."""
     headers = {"Retry-After": str(answer.retry_after)} if answer.retry_after else None
+    if answer.headers:  # a wire format's own (aiges.oip: Content-Type, header length)
+        headers = {**answer.headers, **(headers or {})}
     return json_body(answer.body, answer.status, headers)
 
 
