@@ -4,7 +4,8 @@ The first request opens it (its parameters are the session's params). Each reque
 is one frame; its tensors' status is their ``status`` parameter (0..3) when given,
 else follows the sequence flags: the first request (or ``sequence_start``) Begin,
 ``sequence_end`` End, both Once, neither Continue. Every result frame goes out as a
-ModelInferResponse (parameters: sid, status); an error as one ``error_message``
+ModelInferResponse (parameters: sid, status) with the ``id`` of the latest request
+(clients that wait for each answer, as perf_analyzer, match them by it); an error as one ``error_message``
 response, then the call ends with the error's gRPC status. A client that cancels
 ends the session at once; results after its last request are still sent.
 The session's life belongs to aiges.sessions; this module only moves messages.
@@ -43,10 +44,12 @@ async def serve(state, model: Model, requests, context) -> AigesError | None:
     session: Session | None = None
     sender: asyncio.Task | None = None
     reason = "client left"
+    latest = _Latest()
     try:
         async for body in requests:
             msg = decode(body)
             check_model(model, msg.model_name, msg.model_version)
+            latest.id = msg.id
             params = parameters(msg.parameters)
             status = frame_status(params, session is None)
             if session is None:
@@ -57,7 +60,7 @@ async def serve(state, model: Model, requests, context) -> AigesError | None:
                     raise
                 session = await state.sessions.open(sid, req.params, req.psr_ids,
                                                      req.outputs, MODE)
-                sender = asyncio.create_task(_send(session, model, context, msg.id))
+                sender = asyncio.create_task(_send(session, model, context, latest))
             else:
                 req = request(state, model, sid, tensors(msg), params, status)
             await session.write(req.data)
@@ -86,13 +89,17 @@ async def serve(state, model: Model, requests, context) -> AigesError | None:
             await session.end(reason, AigesError(errors.INVALID_OPERATION, "client left"))
 
 
-async def _send(session: Session, model: Model, context, request_id: str) -> None:
+class _Latest:
+    id = ""
+
+
+async def _send(session: Session, model: Model, context, latest: _Latest) -> None:
     """Every result frame, as it comes; after the session's end, its error if any."""
     while True:
-        await _write(session, model, context, request_id, await session.results(WAIT_S))
+        await _write(session, model, context, latest.id, await session.results(WAIT_S))
         if session.ended:
             await session.settle(SETTLE_S)
-            await _write(session, model, context, request_id, session.take())
+            await _write(session, model, context, latest.id, session.take())
             break
     if session.error is not None:
         await context.write(_error_message(model, session.error, session.sid))
