@@ -123,7 +123,10 @@ def _elements(tensor: Tensor) -> list[bytes]:
             out.append(raw[at:at + size])
             at += size
         return out
-    values = np.asarray(tensor.data if tensor.data is not None else [], dtype=object).ravel()
+    data = tensor.data
+    if type(data) is list and all(type(v) is str for v in data):  # the usual: flat text
+        return [v.encode("utf-8") for v in data]
+    values = np.asarray(data if data is not None else [], dtype=object).ravel()
     out = []
     for value in values.tolist():
         if isinstance(value, str):
