@@ -431,6 +431,8 @@ http_listen = "0.0.0.0:1888"
 # # example_file = "test.wav"  # or a file (relative to this one), for binary inputs
 # # required = true
 # # attrs = { sample_rate = 16000 }   # other desc attributes sent with the input
+# # datatype = "BYTES"         # as an Open Inference Protocol tensor (docs/OIP.md): BYTES,
+# # shape = [1]                # or UINT8 .. FP64 with a shape (-1: any size); outputs too
 #
 # [schema.params.lang]
 # type = "string"              # string | integer | number | boolean

@@ -217,3 +217,35 @@ def test_metrics_and_access_log_count_every_transport(oip):
     assert f'"route":"/v2/models/{MODEL}/infer"' in log
     assert '"route":"/inference.GRPCInferenceService/ModelInfer"' in log
     assert "gRPC (Open Inference Protocol) on port" in log
+
+
+def _stream(oip, frames, **first_params):
+    """Send ``frames`` (start, end) on one stream; every callback's (result, error)."""
+    client = grpcclient.InferenceServerClient(oip.grpc_url)
+    results: queue.Queue = queue.Queue()
+    client.start_stream(callback=lambda result, error: results.put((result, error)))
+    for i, (start, end) in enumerate(frames):
+        tensor = grpcclient.InferInput("text", [1], "BYTES")
+        tensor.set_data_from_numpy(np.array([b"x"], dtype=object))
+        client.async_stream_infer(MODEL, [tensor], sequence_id=9, sequence_start=start,
+                                  sequence_end=end, parameters=first_params if i == 0 else None)
+    client.stop_stream()
+    client.close()
+    got = []
+    while not results.empty():
+        got.append(results.get())
+    return got
+
+
+def test_grpc_stream_errors_end_the_session_with_their_code(oip):
+    got = _stream(oip, [(True, True)], fail_create=5)
+    errors = [e for _, e in got if e is not None]
+    assert errors and all(r is None for r, _ in got), got
+    assert "code=5" in errors[0].message()
+    # Closed before sequence_end: the results so far, then 10009.
+    got = _stream(oip, [(True, False)])
+    assert got[0][0].as_numpy("text").tolist() == [b"x"]
+    assert any(e is not None and "before sequence_end" in e.message() for _, e in got), got
+    log = oip.service.log
+    assert '"mode":"session_grpc","code":10905' in log
+    assert '"mode":"session_grpc","code":10009' in log
