@@ -11,7 +11,7 @@ from google.protobuf.message import DecodeError
 from aiges import errors
 from aiges.engine import Data, DataStatus
 from aiges.errors import AigesError
-from aiges.oip.model import VERSION, Model
+from aiges.oip.model import VERSION, Model, check_model
 from aiges.oip.proto import grpc_service_pb2 as pb
 from aiges.oip.spec import outputs, request
 from aiges.oip.tensors import Tensor
@@ -112,11 +112,3 @@ class GrpcSpec:
         self.error = exc
         return exc.message.encode()
 
-
-def check_model(model: Model, name: str, version: str) -> None:
-    if name != model.name:
-        raise AigesError(errors.INVALID_OPERATION, f"unknown model {name!r}: this service "
-                                                   f"serves {model.name!r}", http_status=404)
-    if version not in ("", VERSION):
-        raise AigesError(errors.INVALID_OPERATION, f"model {name!r} has version {VERSION} "
-                                                   f"only, not {version!r}", http_status=404)

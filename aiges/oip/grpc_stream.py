@@ -18,8 +18,8 @@ import logging
 from aiges import errors, protocol
 from aiges.engine import DataStatus
 from aiges.errors import AigesError
-from aiges.oip.grpc_spec import check_model, decode, parameters, response, set_parameter, tensors
-from aiges.oip.model import Model
+from aiges.oip.grpc_spec import decode, parameters, response, set_parameter, tensors
+from aiges.oip.model import Model, check_model
 from aiges.oip.proto import grpc_service_pb2 as pb
 from aiges.oip.spec import request
 from aiges.sessions import Session

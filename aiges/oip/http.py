@@ -6,6 +6,7 @@ GET  /v2/models/{model}               model metadata (from the schema /openapi.j
 GET  /v2/models/{model}/ready
 GET  /v2/models/{model}/config        Triton's model configuration (perf_analyzer reads it)
 POST /v2/models/{model}/infer         JSON tensors, or the binary tensor extension
+and the model routes again under /v2/models/{model}/versions/1/.
 
 Thin: bytes to the once pipeline (aiges.server.once with an OipSpec) and back. Errors
 are {"error": text, "code": aiges code, "sid": S} with the native route's HTTP status.
@@ -19,6 +20,7 @@ from aiohttp import web
 from aiges import errors, protocol
 from aiges.errors import AigesError
 from aiges.oip import model as oip_model
+from aiges.oip.model import check_model
 from aiges.oip.spec import HEADER_LENGTH, OipSpec, error_doc
 from aiges.server import once, ops
 from aiges.server.responses import answer_response, json_body, read_body
@@ -26,6 +28,7 @@ from aiges.server.state import STATE, State
 
 MODELS = web.AppKey("oip_models", oip_model.Models)
 BASE = "/v2/models/{model}"
+VERSIONED = f"{BASE}/versions/{{version}}"
 
 
 def add_routes(app: web.Application) -> None:
@@ -33,10 +36,11 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/v2", server_metadata)
     app.router.add_get("/v2/health/live", live)
     app.router.add_get("/v2/health/ready", server_ready)
-    app.router.add_get(BASE, model_metadata)
-    app.router.add_get(f"{BASE}/ready", model_ready)
-    app.router.add_get(f"{BASE}/config", model_config)
-    app.router.add_post(f"{BASE}/infer", infer)
+    for base in (BASE, VERSIONED):
+        app.router.add_get(base, model_metadata)
+        app.router.add_get(f"{base}/ready", model_ready)
+        app.router.add_get(f"{base}/config", model_config)
+        app.router.add_post(f"{base}/infer", infer)
 
 
 def readiness(app: web.Application) -> tuple[int, bytes]:
@@ -63,9 +67,7 @@ def _model(request: web.Request) -> oip_model.Model:
     """The model a route names: this service's, else 404."""
     model = current_model(request.app)
     name = request.match_info["model"]
-    if name != model.name:
-        raise AigesError(errors.INVALID_OPERATION, f"unknown model {name!r}: this service "
-                                                   f"serves {model.name!r}", http_status=404)
+    check_model(model, name, request.match_info.get("version", ""))
     return model
 
 

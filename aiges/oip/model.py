@@ -9,14 +9,26 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import aiges
+from aiges import errors
 from aiges.config import Config
 from aiges.engine import Engine
+from aiges.errors import AigesError
 from aiges.schema import EngineSchema, Item
 
 VERSION = "1"
 PLATFORM = "aiges"
 # What the server offers besides the core protocol (Triton's extension names).
 EXTENSIONS = ["binary_tensor_data", "model_configuration", "sequence"]
+
+
+def check_model(model: "Model", name: str, version: str) -> None:
+    """404 (10003) for another model than the service, or another version than 1."""
+    if name != model.name:
+        raise AigesError(errors.INVALID_OPERATION, f"unknown model {name!r}: this service "
+                                                   f"serves {model.name!r}", http_status=404)
+    if version not in ("", VERSION):
+        raise AigesError(errors.INVALID_OPERATION, f"model {name!r} has version {VERSION} "
+                                                   f"only, not {version!r}", http_status=404)
 
 
 def server_metadata() -> dict:

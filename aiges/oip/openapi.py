@@ -47,6 +47,14 @@ def _ready(op_id: str, what: str, model: str | None = None) -> dict:
                model)
 
 
+def _versioned(operation: dict, version: str) -> dict:
+    operation["operationId"] += "Version"
+    operation["parameters"].append({"name": version, "in": "path", "required": True,
+                                    "description": "the model version: 1",
+                                    "schema": {"type": "string", "enum": ["1"]}})
+    return operation
+
+
 def _infer(model: str = "model") -> dict:
     operation = _op(
         "oipInfer", "Inference (JSON tensors or binary tensor data)",
@@ -91,6 +99,12 @@ OPERATIONS = {
         {"200": _json({"type": "object"}, "The configuration.")}, model),
     ("POST", "/v2/models/{}/infer"): _infer,
 }
+# The same under /v2/models/{model}/versions/{version}: version "1" only.
+OPERATIONS.update({(method, shape.replace("/v2/models/{}", "/v2/models/{}/versions/{}", 1)):
+                   (lambda build: lambda model="model", version="version":
+                    _versioned(build(model), version))(build)
+                   for (method, shape), build in list(OPERATIONS.items())
+                   if shape.startswith("/v2/models/")})
 
 _TENSOR = {"type": "object", "required": ["name", "datatype", "shape"], "properties": {
     "name": {"type": "string"}, "datatype": {"type": "string"},

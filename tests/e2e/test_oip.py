@@ -249,3 +249,13 @@ def test_grpc_stream_errors_end_the_session_with_their_code(oip):
     log = oip.service.log
     assert '"mode":"session_grpc","code":10905' in log
     assert '"mode":"session_grpc","code":10009' in log
+
+
+def test_version_one_is_served_under_its_own_routes(oip):
+    for kind, client in ((httpclient, oip.http), (grpcclient, oip.grpc)):
+        result = client.infer(MODEL, inputs(kind), model_version="1")
+        assert result.as_numpy("x").tolist() == [[0, 1], [2, 3]]
+        assert client.is_model_ready(MODEL, "1")
+        with pytest.raises(InferenceServerException) as err:
+            client.get_model_metadata(MODEL, "2")
+        assert err.value.status() in ("404", "StatusCode.NOT_FOUND")
