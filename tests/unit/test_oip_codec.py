@@ -170,3 +170,25 @@ def test_grpc_port_setting(tmp_path):
     path.write_text("[grpc]\nport = 8001\n")
     assert config.load(path).grpc_port == 8001
     assert config.load(None).grpc_port == 0
+
+
+def test_grpc_typed_contents_and_raw_answer():
+    from aiges.oip.grpc_spec import GrpcSpec
+    from aiges.oip.proto import grpc_service_pb2 as pb
+    msg = pb.ModelInferRequest(model_name="svc", id="q")
+    image = msg.inputs.add(name="image", datatype="UINT8", shape=[8, 8])
+    image.contents.uint_contents.extend(range(64))
+    msg.parameters["lang"].string_param = "en"
+    msg.parameters["n"].int64_param = 3
+    spec = GrpcSpec(model())
+    req = spec.parse(state(), msg.SerializeToString(), "s")
+    assert req.data[0].data == bytes(range(64)) and req.params["n"] == "3"
+    answer = pb.ModelInferResponse.FromString(
+        spec.success("s", [Data("scores", np.ones(2, "<f4").tobytes())], req))
+    assert (answer.id, answer.outputs[0].datatype, list(answer.outputs[0].shape)) == \
+        ("q", "FP32", [2])
+    assert answer.raw_output_contents[0] == np.ones(2, "<f4").tobytes()
+    assert answer.parameters["sid"].string_param == "s"
+    with pytest.raises(AigesError) as err:
+        GrpcSpec(model()).parse(state(), b"\xff\xff", "s")
+    assert err.value.code == errors.BAD_JSON
