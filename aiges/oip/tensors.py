@@ -5,7 +5,8 @@ tensor its raw little-endian bytes, with ``datatype`` and ``shape`` ("1,64") in 
 node's desc. An output node becomes one tensor: of the datatype and shape its desc
 names (an engine that echoes a numeric input), else those the engine's [schema]
 declares, else BYTES of shape [1]. numpy converts every numeric value; nothing here
-reads JSON (aiges.protocol does) or protobuf (aiges.oip.grpc does).
+reads JSON (aiges.protocol does) or protobuf (aiges.oip.grpc_spec does). numpy is
+imported at the first numeric tensor, not with the service (~55 ms of start-up).
 """
 from __future__ import annotations
 
@@ -13,19 +14,17 @@ import math
 import struct
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from aiges import errors
 from aiges.engine import Data, DataStatus, DataType
 from aiges.errors import AigesError
 from aiges.protocol import text_value
 
-DTYPES = {"BOOL": np.dtype("?"), "UINT8": np.dtype("<u1"), "UINT16": np.dtype("<u2"),
-          "UINT32": np.dtype("<u4"), "UINT64": np.dtype("<u8"), "INT8": np.dtype("<i1"),
-          "INT16": np.dtype("<i2"), "INT32": np.dtype("<i4"), "INT64": np.dtype("<i8"),
-          "FP16": np.dtype("<f2"), "FP32": np.dtype("<f4"), "FP64": np.dtype("<f8")}
-# bfloat16 has no numpy type: its bytes pass as they are (binary and gRPC only).
-BF16_SIZE = 2
+# numpy's little-endian type of each datatype; bfloat16 has none: its bytes pass as
+# they are (binary and gRPC only).
+DTYPES = {"BOOL": "?", "UINT8": "<u1", "UINT16": "<u2", "UINT32": "<u4", "UINT64": "<u8",
+          "INT8": "<i1", "INT16": "<i2", "INT32": "<i4", "INT64": "<i8",
+          "FP16": "<f2", "FP32": "<f4", "FP64": "<f8"}
+SIZES = {**{k: 1 if v == "?" else int(v[2:]) for k, v in DTYPES.items()}, "BF16": 2}
 DATATYPES = (*DTYPES, "BF16", "BYTES")
 KINDS = {"text": DataType.TEXT, "audio": DataType.AUDIO, "image": DataType.IMAGE,
          "video": DataType.VIDEO}
@@ -71,6 +70,7 @@ class Output:
         if self.datatype == "BF16":
             raise AigesError(errors.INVALID_OUTPUT, f"output {self.name} is BF16: JSON cannot "
                                                     f"carry it, ask for binary data")
+        import numpy as np
         return np.frombuffer(self.item.data, DTYPES[self.datatype]).tolist()
 
 
@@ -126,6 +126,7 @@ def _elements(tensor: Tensor) -> list[bytes]:
     data = tensor.data
     if type(data) is list and all(type(v) is str for v in data):  # the usual: flat text
         return [v.encode("utf-8") for v in data]
+    import numpy as np
     values = np.asarray(data if data is not None else [], dtype=object).ravel()
     out = []
     for value in values.tolist():
@@ -140,13 +141,14 @@ def _elements(tensor: Tensor) -> list[bytes]:
 
 def _numeric(tensor: Tensor, count: int) -> bytes:
     datatype = tensor.datatype
-    size = BF16_SIZE if datatype == "BF16" else DTYPES[datatype].itemsize
+    size = SIZES[datatype]
     if tensor.raw is not None:
         if len(tensor.raw) != count * size:
             raise _bad(tensor, f"{len(tensor.raw)} bytes for {count} {datatype} elements")
         return tensor.raw
     if datatype == "BF16":
         raise _bad(tensor, "BF16 values travel as binary data only")
+    import numpy as np
     try:
         values = np.asarray(tensor.data, dtype=DTYPES[datatype]).ravel()
     except (TypeError, ValueError, OverflowError) as exc:
@@ -172,7 +174,7 @@ def from_node(item: Data, datatype: str = "BYTES", shape: tuple[int, ...] = ()) 
     if datatype == "BYTES":
         return Output(item.key, datatype, [1], params,
                       LENGTH.pack(len(item.data)) + item.data, item)
-    size = BF16_SIZE if datatype == "BF16" else DTYPES[datatype].itemsize
+    size = SIZES[datatype]
     count, extra = divmod(len(item.data), size)
     dims = _dims(desc.get("shape"), shape, count)
     if extra or dims is None:
