@@ -267,6 +267,15 @@ def run(config: configuration.Config, args, argv: list[str]) -> int:
         log.error("cannot listen", extra={"host": config.host, "port": config.port,
                                           "error": str(exc)})
         return 1
+    if config.grpc_port and not worker:  # a busy gRPC port fails now too, not after init
+        try:
+            listen.bind(config.host, config.grpc_port).close()
+        except OSError as exc:
+            sock.close()
+            log.error("cannot listen (gRPC)", extra={"host": config.host,
+                                                     "port": config.grpc_port,
+                                                     "error": str(exc)})
+            return 1
     try:
         engine = load_engine(args.engine)
     except EngineLoadError as exc:
@@ -280,6 +289,9 @@ def run(config: configuration.Config, args, argv: list[str]) -> int:
         asyncio.run(serve(config, engine, sock, worker=worker))
     except AigesError as exc:
         log.error("engine start-up failed", extra={"code": exc.code, "error": exc.message})
+        return 1
+    except OSError as exc:  # the gRPC port, taken between the check and the engine's init
+        log.error("cannot listen", extra={"error": str(exc)})
         return 1
     return 0
 

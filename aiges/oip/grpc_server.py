@@ -66,9 +66,12 @@ class GrpcServer:
             ("grpc.so_reuseport", 1 if config.workers > 1 else 0)])
         self.server.add_generic_rpc_handlers((self._handlers(),))
         host = f"[{config.host}]" if ":" in config.host else config.host
-        self.port = self.server.add_insecure_port(f"{host}:{config.grpc_port}")
+        try:
+            self.port = self.server.add_insecure_port(f"{host}:{config.grpc_port}")
+        except RuntimeError:  # grpcio's "Failed to bind"
+            self.port = 0
         if not self.port:
-            raise OSError(f"gRPC cannot listen on {host}:{config.grpc_port}")
+            raise OSError(f"gRPC cannot listen on {host}:{config.grpc_port} (in use?)")
         await self.server.start()
         return self.port
 

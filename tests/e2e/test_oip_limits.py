@@ -132,3 +132,14 @@ def test_digits_classify_through_tritonclient(start, tmp_path, native_dir, py_ex
             tensor.set_data_from_numpy(np.array(image, dtype=np.uint8).reshape(8, 8))
             result = client.infer(MODEL, [tensor])
             assert json.loads(result.as_numpy("result")[0])["digit"] == predicted
+
+
+def test_a_busy_grpc_port_fails_start_up_at_once(start, tmp_path, echo_so):
+    import socket
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        service = start(echo_so, "--grpc-port", str(port), ready=False)
+        assert service.wait_exit(15) == 1
+    assert "cannot listen (gRPC)" in service.log and "engine initialised" not in service.log
