@@ -7,13 +7,13 @@ BIN    := $(VENV)/bin
 BUILD  := build
 PORT   ?= 1888
 
-.PHONY: serve test install install-test engines ctest ctest-asan pytest bench clean browser \
+.PHONY: serve test install install-test engines ctest ctest-asan pytest bench clean browser libb64 \
         train-digits
 
 serve: install engines
 	$(BIN)/aiges-load $(BUILD)/native_examples/libecho.so --port $(PORT)
 
-test: install-test browser engines ctest ctest-asan pytest
+test: install-test browser libb64 engines ctest ctest-asan pytest
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,16 @@ browser:
 	  else echo "browser: not root and no sudo: install chromium to run the browser test" >&2; exit 0; fi; \
 	  $$SUDO apt-get update && \
 	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium; }
+
+# Debian's libb64 for perf_analyzer (tests/e2e/test_oip_perf.py; the binary comes with
+# tritonclient 2.50.0, libcudart.so.12 with nvidia-cuda-runtime-cu12).
+libb64:
+	@test -e /usr/lib/x86_64-linux-gnu/libb64.so.0d || { \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; \
+	  elif command -v sudo >/dev/null; then SUDO=sudo; \
+	  else echo "libb64: not root and no sudo: install libb64-0d to run perf_analyzer" >&2; exit 0; fi; \
+	  $$SUDO apt-get update && \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends libb64-0d; }
 
 engines:
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo

@@ -38,6 +38,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--host", help="listen address (default from http_listen, 0.0.0.0)")
     p.add_argument("--port", type=int, help="listen port (default from http_listen, 1888)")
     p.add_argument("--instances", type=int, help="engine instances, [fc] max")
+    p.add_argument("--grpc-port", type=int, metavar="PORT",
+                   help="serve the Open Inference Protocol over gRPC on PORT ([grpc] port; "
+                        "0 = off)")
     p.add_argument("--async-mode", action="store_const", const=True, default=None,
                    help="one-shot requests through wrapperExecAsync ([aiges] asyncMode)")
     p.add_argument("--once-timeout-ms", type=int, help="one-shot time limit ([aiges] onceTimeout)")
@@ -265,6 +268,15 @@ def run(config: configuration.Config, args, argv: list[str]) -> int:
         log.error("cannot listen", extra={"host": config.host, "port": config.port,
                                           "error": str(exc)})
         return 1
+    if config.grpc_port and not worker:  # a busy gRPC port fails now too, not after init
+        try:
+            listen.bind(config.host, config.grpc_port).close()
+        except OSError as exc:
+            sock.close()
+            log.error("cannot listen (gRPC)", extra={"host": config.host,
+                                                     "port": config.grpc_port,
+                                                     "error": str(exc)})
+            return 1
     try:
         engine = load_engine(args.engine)
     except EngineLoadError as exc:
@@ -279,6 +291,9 @@ def run(config: configuration.Config, args, argv: list[str]) -> int:
     except AigesError as exc:
         log.error("engine start-up failed", extra={"code": exc.code, "error": exc.message})
         return 1
+    except OSError as exc:  # the gRPC port, taken between the check and the engine's init
+        log.error("cannot listen", extra={"error": str(exc)})
+        return 1
     return 0
 
 
@@ -287,6 +302,8 @@ def load_config(args) -> configuration.Config:
     config = configuration.load(path, args.service)
     if note:
         config.warnings.append(note)
+    if args.grpc_port is not None and not 0 <= args.grpc_port <= 65535:
+        raise configuration.ConfigError(f"--grpc-port must be 0..65535, got {args.grpc_port}")
     if args.workers is not None and args.workers < 1:
         raise configuration.ConfigError(f"--workers must be 1 or more, got {args.workers}")
     try:
@@ -298,7 +315,7 @@ def load_config(args) -> configuration.Config:
         config, host=args.host, port=args.port, instances=args.instances,
         async_mode=args.async_mode, once_timeout_ms=args.once_timeout_ms,
         log_level=level, access_log=args.access_log, workers=args.workers,
-        admin_reload=args.admin_reload,
+        admin_reload=args.admin_reload, grpc_port=args.grpc_port,
         gpus=None if args.gpus is None else configuration.gpu_list(args.gpus))
 
 
@@ -375,7 +392,7 @@ async def serve(config: configuration.Config, engine, sock: socket.socket,
         # A worker's line is debug: its supervisor says "ready on" once all are.
         log.log(logging.DEBUG if worker else logging.INFO,
                 f"ready on http://{_display_host(config.host)}:{config.port}/v1/{config.service}"
-                f" (API docs: /docs)",
+                f" (API docs: /docs)" + _grpc_note(app),
                 extra={"engine": engine.path, "pid": os.getpid()})
         if worker:
             service.on_reload = supervised.report_ready()
@@ -398,6 +415,13 @@ async def serve(config: configuration.Config, engine, sock: socket.socket,
         signals.exit_now(1)
     log.info("stopped")
     signals.uninstall()
+
+
+def _grpc_note(app) -> str:
+    """The ready line's mention of the gRPC port ("" when gRPC is off)."""
+    from aiges.oip import grpc_port
+    port = grpc_port(app)
+    return f"; gRPC (Open Inference Protocol) on port {port}" if port else ""
 
 
 def _display_host(host: str) -> str:

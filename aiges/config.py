@@ -57,6 +57,7 @@ class Config:
     ray: dict = field(default_factory=dict)  # [ray]: Ray Serve options, read by aiges.ray
     batch_max_size: int = 1      # [batch] maxSize: once requests per engine call; 1 = off
     batch_max_delay_ms: int = 0  # [batch] maxDelayMs: how long a batch may wait to fill
+    grpc_port: int = 0           # [grpc] port: the Open Inference Protocol over gRPC; 0 = off
     warnings: list[str] = field(default_factory=list)
 
 
@@ -111,6 +112,12 @@ def _seconds(value) -> float:
     return float(value)
 
 
+def _port(value) -> int:
+    if isinstance(value, bool) or not 0 <= int(value) <= 65535:
+        raise ValueError(value)
+    return int(value)
+
+
 def gpu_list(value) -> list[str]:
     """Text ("0,1") or a TOML array ([0, 1]) as ["0", "1"]."""
     items = value if isinstance(value, list) else str(value).split(",")
@@ -150,6 +157,7 @@ KEYS = {
     ("fc", "maxSessions"): ("max_sessions", int),
     ("batch", "maxSize"): ("batch_max_size", _batch_size),
     ("batch", "maxDelayMs"): ("batch_max_delay_ms", _millis),
+    ("grpc", "port"): ("grpc_port", _port),
     ("log", "level"): ("log_level", log_level),
     ("log", "file"): ("log_file", str),
     ("aiges", "pythonPluginCmd"): ("python_plugin_cmd", str),
@@ -372,6 +380,12 @@ maxSize = 1
 # first request for more to join: fuller batches, each request later by at most this.
 maxDelayMs = 0
 
+[grpc]
+# The Open Inference Protocol (KServe v2, docs/OIP.md) over gRPC on this port, for
+# tritonclient.grpc, perf_analyzer -i grpc and KServe. 0 = off. (Over HTTP it is always
+# served, under /v2 on the service's own port.)
+port = 0
+
 [log]
 # debug, info, warning, error (upstream's warn and fatal too).
 level = "info"
@@ -417,6 +431,8 @@ http_listen = "0.0.0.0:1888"
 # # example_file = "test.wav"  # or a file (relative to this one), for binary inputs
 # # required = true
 # # attrs = { sample_rate = 16000 }   # other desc attributes sent with the input
+# # datatype = "BYTES"         # as an Open Inference Protocol tensor (docs/OIP.md): BYTES,
+# # shape = [1]                # or UINT8 .. FP64 with a shape (-1: any size); outputs too
 #
 # [schema.params.lang]
 # type = "string"              # string | integer | number | boolean

@@ -21,8 +21,12 @@ PARAM_TYPES = ("string", "integer", "number", "boolean")
 EXAMPLE_LIMIT = 1 << 20  # larger examples would bloat the document (and the browser)
 
 INPUT_KEYS = {"type", "encoding", "compress", "format", "description", "example", "example_file",
-              "required", "attrs"}
-OUTPUT_KEYS = {"type", "encoding", "compress", "format", "description"}
+              "required", "attrs", "datatype", "shape"}
+OUTPUT_KEYS = {"type", "encoding", "compress", "format", "description", "datatype", "shape"}
+# Tensor datatypes of the Open Inference Protocol (aiges.oip): what an input or output is
+# as a tensor there. BYTES (the default) is the node's bytes as one element.
+TENSOR_TYPES = ("BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32",
+                "INT64", "FP16", "FP32", "FP64", "BF16", "BYTES")
 PARAM_KEYS = {"type", "description", "enum", "default", "example", "minimum", "maximum",
               "min_length", "max_length", "required"}
 TOP_KEYS = {"description", "inputs", "params", "outputs"}
@@ -45,6 +49,8 @@ class Item:
     example: bytes | None = None  # raw data: the document shows it base64-encoded
     required: bool = True
     attrs: dict = field(default_factory=dict)  # other desc attributes, with example values
+    datatype: str = "BYTES"   # as an Open Inference Protocol tensor (aiges.oip)
+    shape: tuple[int, ...] = ()  # its tensor shape, -1 for a free dimension; () = [1] (BYTES)
 
     @property
     def declared(self) -> dict[str, str]:
@@ -129,7 +135,20 @@ def _item(key: str, table: dict, section: str, base: Path | None) -> Item:
     return Item(key, kind, *(_text(table, k, where) for k in ("encoding", "compress", "format",
                                                                "description")),
                 example=_example(table, where, base),
-                required=_flag(table, "required", where, True), attrs=dict(attrs))
+                required=_flag(table, "required", where, True), attrs=dict(attrs),
+                **_tensor(table, where))
+
+
+def _tensor(table: dict, where: str) -> dict:
+    datatype = table.get("datatype", "BYTES")
+    if datatype not in TENSOR_TYPES:
+        raise SchemaError(f"{where} datatype must be one of {', '.join(TENSOR_TYPES)}, "
+                          f"got {datatype!r}")
+    shape = table.get("shape", [])
+    if not isinstance(shape, list) or any(isinstance(d, bool) or not isinstance(d, int)
+                                          or d < -1 for d in shape):
+        raise SchemaError(f"{where} shape must be a list of sizes (-1: any), got {shape!r}")
+    return {"datatype": datatype, "shape": tuple(shape)}
 
 
 def _example(table: dict, where: str, base: Path | None) -> bytes | None:

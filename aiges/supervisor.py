@@ -148,7 +148,8 @@ class Supervisor:
             raise StartupFailed("a worker exited during start-up; stopping")
         c = self.config
         host = "127.0.0.1" if c.host in ("0.0.0.0", "") else c.host
-        log.info(f"ready on http://{host}:{c.port}/v1/{c.service} (API docs: /docs)",
+        grpc = f"; gRPC (Open Inference Protocol) on port {c.grpc_port}" if c.grpc_port else ""
+        log.info(f"ready on http://{host}:{c.port}/v1/{c.service} (API docs: /docs){grpc}",
                  extra={"supervisor_pid": os.getpid(),
                         "worker_pids": [s.proc.pid for s in self.slots]})
 

@@ -9,7 +9,7 @@ from time import perf_counter
 
 from aiohttp import WSCloseCode, web
 
-from aiges import errors, protocol, tracing
+from aiges import errors, oip, protocol, tracing
 from aiges.config import Config
 from aiges.engine import Engine
 from aiges.errors import AigesError
@@ -34,6 +34,7 @@ def create_app(config: Config, engine: Engine) -> web.Application:
     app.on_shutdown.append(_end_sessions)
     app.on_response_prepare.append(_server_header)
     openapi.setup(app)  # /openapi.json is built once the engine is up
+    oip.setup(app)  # /v2's models, and the gRPC server's life (after the engine's)
     for route in routes.table(config.service, service.aliases):
         handler = HANDLERS[route.name]
         if route.method == "GET":
@@ -78,7 +79,7 @@ async def drain(app: web.Application, listener: Listener) -> None:
     may need its client's last frames. aiohttp's in-flight once requests go on
     meanwhile; cleanup waits for them."""
     await asyncio.gather(listener.stop(app[STATE].config.drain_timeout_ms / 1000),
-                         _end_sessions(app))
+                         _end_sessions(app), oip.drain(app))
 
 
 async def _end_sessions(app: web.Application) -> None:
@@ -139,4 +140,5 @@ HANDLERS = {
     "health": health, "ping": ping, "ready": ops.ready, "metrics": ops.metrics,
     "reloadEngine": reload.admin_reload, "openapi": openapi.serve,
     "docs": docs.page, "docsAsset": docs.asset,
+    **oip.HANDLERS,  # /v2/... (the Open Inference Protocol)
 }

@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 
 from aiges.engine import Modes
+from aiges.oip import openapi as oip
 from aiges.schema import EngineSchema
 from aiges.service.routes import Route
 from aiges.server import openapi_schemas as s
@@ -44,6 +45,7 @@ TAGS = [
     {"name": "resources", "description": "Personalization resources "
                                          "(wrapperLoadRes / wrapperUnloadRes)."},
     {"name": "operations", "description": "Health, readiness, metrics and these docs."},
+    oip.TAG,
 ]
 
 
@@ -88,6 +90,7 @@ class Parts:
             "openapi": self._openapi,
             "docs": self._docs,
             "docsAsset": self._docs_static,
+            **oip.OPERATIONS,  # /v2/... (aiges.oip.openapi)
         }
 
     def operation(self, route: Route, names: list[str]) -> dict:
@@ -113,7 +116,7 @@ class Parts:
         return copy.deepcopy(TAGS)
 
     def components(self) -> dict:
-        return {"schemas": s.schemas(self.service, self.declared),
+        return {"schemas": {**s.schemas(self.service, self.declared), **oip.SCHEMAS},
                 "responses": s.error_responses()}
 
     def _note(self, available: bool, what: str) -> str:

@@ -78,7 +78,7 @@ class Pending:
                 body = await asyncio.to_thread(spec.success, sid, items, req)
             else:
                 body = spec.success(sid, items, req)
-            return _done(self.state, self.route, self.started, sid, body)
+            return _done(self.state, self.route, self.started, sid, body, spec)
         except Exception as exc:  # noqa: BLE001 - every request gets its answer
             return failed(self.state, self.route, self.started, sid, exc, spec)
 
@@ -103,7 +103,7 @@ def begin(service: Service, spec: Spec, body: bytes, route: str, started: float,
         items = runner.once_now(req)
         if items is None or _big(items):
             return Pending(service, spec, route, started, req, runner, items=items)
-        return _done(service, route, started, sid, spec.success(sid, items, req))
+        return _done(service, route, started, sid, spec.success(sid, items, req), spec)
     except Exception as exc:  # noqa: BLE001 - every request gets its answer
         return failed(service, route, started, sid, exc, spec)
 
@@ -131,9 +131,11 @@ def _big(items) -> bool:
     return total > OFF_LOOP_BYTES
 
 
-def _done(state: Service, route: str, started: float, sid: str, body: bytes) -> Answer:
+def _done(state: Service, route: str, started: float, sid: str, body: bytes,
+          spec: Spec) -> Answer:
     once_done(state, route, sid, started, None)
-    return Answer(200, body, NO_HEADERS)
+    headers = spec.headers  # after success(): a format may choose them per answer
+    return Answer(200, body, NO_HEADERS if headers is None else headers)
 
 
 def failed(state: Service, route: str, started: float, sid: str, exc: Exception,
@@ -150,7 +152,11 @@ def failed(state: Service, route: str, started: float, sid: str, exc: Exception,
 
 def error_answer(exc: AigesError, sid: str = "", spec: Spec = NATIVE) -> Answer:
     """An error as an answer, not accounted (a refusal that is no once request)."""
-    return Answer(exc.http_status, spec.failure(exc, sid), retry_headers(exc))
+    body = spec.failure(exc, sid)
+    headers, own = retry_headers(exc), spec.headers
+    if own:
+        headers = {**own, **headers}
+    return Answer(exc.http_status, body, headers)
 
 
 def retry_headers(exc: AigesError) -> dict[str, str]:

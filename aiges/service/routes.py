@@ -96,9 +96,31 @@ def operation_routes(service: str) -> list[Route]:
     ]
 
 
+def oip_routes(service: str) -> list[Route]:
+    """The Open Inference Protocol (KServe v2; aiges/oip): server routes, then the model
+    routes, also under /versions/{version}. The model is matched by the handler, which
+    answers another model's name with the protocol's own 404."""
+    found = [
+        Route("GET", "/v2", "oipServerMetadata", "oip", "Server metadata"),
+        Route("GET", "/v2/health/live", "oipLive", "oip", "Server liveness"),
+        Route("GET", "/v2/health/ready", "oipServerReady", "oip", "Server readiness"),
+    ]
+    for base, suffix in (("/v2/models/{model}", ""),
+                         ("/v2/models/{model}/versions/{version}", "Version")):
+        found += [
+            Route("GET", base, f"oipModelMetadata{suffix}", "oip", "Model metadata"),
+            Route("GET", f"{base}/ready", f"oipModelReady{suffix}", "oip", "Model readiness"),
+            Route("GET", f"{base}/config", f"oipModelConfig{suffix}", "oip",
+                  "Model configuration (Triton's)"),
+            Route("POST", f"{base}/infer", f"oipInfer{suffix}", "oip", "Inference"),
+        ]
+    return found
+
+
 # Each: service name -> its routes, in the order routers register them. A protocol of
-# its own (the Open Inference Protocol's /v2/models/{service}/...) is one more section.
-SECTIONS: tuple[Callable[[str], list[Route]], ...] = (native_routes, operation_routes)
+# its own (the Open Inference Protocol's /v2/...) is one more section.
+SECTIONS: tuple[Callable[[str], list[Route]], ...] = (native_routes, oip_routes,
+                                                      operation_routes)
 
 
 def table(service: str, aliases: Iterable[str] = ()) -> list[Route]:

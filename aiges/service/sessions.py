@@ -8,6 +8,7 @@ that runs each step once however often it is called.
 from __future__ import annotations
 
 from aiges.errors import AigesError
+from aiges.protocol import Request
 from aiges.service.core import Service
 from aiges.sessions import Session
 
@@ -19,14 +20,20 @@ async def open_session(service: Service, doc: dict, mode: str, sid: str | None =
     engine has no session mode or the session limit is reached. ``ack``: an empty first
     result when the first write yields none (upstream's WebSocket sends one).
     ``carrier``: the opening request's headers or metadata (the caller's traceparent)."""
-    sessions = service.sessions
     try:
         req = service.parse(doc, sid, need_payload=False)
     except AigesError as exc:
-        sessions.reject(sid or "-", mode, exc)
+        service.sessions.reject(sid or "-", mode, exc)
         raise
-    session = await sessions.open(req.sid, req.params, req.psr_ids, req.outputs, mode, ack=ack,
-                                  carrier=carrier)
+    return await open_request(service, req, mode, ack, carrier)
+
+
+async def open_request(service: Service, req: Request, mode: str, ack: bool = False,
+                       carrier=None) -> Session:
+    """A session from a first frame a transport parsed itself (another wire format:
+    aiges.oip's gRPC streams), that frame's data written."""
+    session = await service.sessions.open(req.sid, req.params, req.psr_ids, req.outputs, mode,
+                                          ack=ack, carrier=carrier)
     if req.data:
         await session.write(req.data)
     return session

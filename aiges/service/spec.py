@@ -21,6 +21,10 @@ class Spec(Protocol):
     a thread (big bodies): they must not touch the event loop."""
 
     content_type: str
+    # Headers of the answer besides the transport's own (None: none), read after
+    # ``success`` or ``failure``: a format may choose them per answer (aiges.oip's
+    # binary tensors), and then makes one Spec object per request.
+    headers: dict[str, str] | None
 
     def parse(self, service: Service, body: bytes, sid: str) -> Request:
         """The request ``body`` carries, with ``sid``; AigesError when it is invalid."""
@@ -36,6 +40,7 @@ class NativeSpec:
     """The JSON protocol of SPEC 3: header, parameter.<service>, payload."""
 
     content_type = "application/json"
+    headers = None
 
     def parse(self, service: Service, body: bytes, sid: str) -> Request:
         return service.parse(protocol.loads(body), sid)

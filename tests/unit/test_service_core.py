@@ -111,7 +111,7 @@ async def test_no_instance_carries_retry_after_and_transport_params_reach_the_en
             "content_type": "application/json",
             "parse": lambda self, svc, raw, sid: seen.setdefault("req", NATIVE.parse(svc, raw,
                                                                                     sid)),
-            "success": NATIVE.success, "failure": NATIVE.failure})()
+            "success": NATIVE.success, "failure": NATIVE.failure, "headers": None})()
         answer = once.begin(service, spec, body, "/x", 0.0, params={"model": "m1"})
         if not isinstance(answer, Answer):
             answer = await answer.finish()
