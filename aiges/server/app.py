@@ -13,7 +13,7 @@ from aiges import schema as engine_schema
 from aiges.config import Config
 from aiges.engine import Engine
 from aiges.errors import AigesError
-from aiges.server import once, openapi, ops, reload, resources, session_api
+from aiges.server import gone, once, openapi, ops, reload, resources, session_api
 from aiges.server.listen import Listener
 from aiges.server.responses import SERVER, CORS, answer_response, error, json_body, read_body
 from aiges.server.state import STATE, State
@@ -142,7 +142,7 @@ async def post_once(request: web.Request) -> web.Response:
                                            exc))
     answer = once.begin(state, body, request.path, started)
     if isinstance(answer, once.Pending):
-        answer = await answer.finish()
+        answer = await gone.finish(request, state, answer)  # given up if the client leaves
     return answer_response(answer)
 
 

@@ -13,6 +13,7 @@ import logging
 from dataclasses import dataclass
 
 from aiges import errors, protocol
+from aiges.cancel import gone_error, reason_of
 from aiges.errors import AigesError
 from aiges.pool import NoInstance
 from aiges.protocol import Request
@@ -65,6 +66,9 @@ class Pending:
             return _done(self.state, self.route, self.started, sid, body)
         except Exception as exc:  # noqa: BLE001 - every request gets its answer
             return failed(self.state, self.route, self.started, sid, exc)
+        except asyncio.CancelledError as exc:  # given up (aiges.cancel): counted, no answer
+            failed(self.state, self.route, self.started, sid, gone_error(reason_of(exc)))
+            raise
 
 
 def begin(state: State, body: bytes, route: str, started: float) -> Answer | Pending:

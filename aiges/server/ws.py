@@ -18,6 +18,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 
 from aiges import errors, protocol
 from aiges.errors import AigesError
+from aiges.server import gone
 from aiges.server.state import STATE, State
 from aiges.sessions import Session
 
@@ -36,8 +37,9 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     session: Session | None = None
     reason = "websocket closed"
     clock = _ReadClock(state.config.ws_read_timeout_s)
+    watch = gone.SessionWatch(request, state)  # the client leaves mid-call: wrapperCancel
     try:
-        session = await _open(ws, state, clock)
+        session = await _open(ws, state, clock, watch)
         if session is not None:
             await _converse(ws, state, session, clock)
     except AigesError as exc:
@@ -47,6 +49,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         await _send_error(ws, exc, session.sid if session else "")
     finally:
         clock.stop()
+        watch.close()
         state.websockets.discard(ws)
         if session is not None:
             session.listener = None
@@ -59,7 +62,8 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     return ws
 
 
-async def _open(ws: web.WebSocketResponse, state: State, clock: _ReadClock) -> Session | None:
+async def _open(ws: web.WebSocketResponse, state: State, clock: _ReadClock,
+                watch: gone.SessionWatch) -> Session | None:
     """The session of the first frame, that frame written; None if the client left."""
     try:
         req = _parse(await clock.receive(ws), state, None)
@@ -70,6 +74,7 @@ async def _open(ws: web.WebSocketResponse, state: State, clock: _ReadClock) -> S
         return None
     session = await state.sessions.open(req.sid, req.params, req.psr_ids, req.outputs, MODE,
                                         ack=True)
+    watch.session = session
     if req.data:
         await session.write(req.data)
     return session
