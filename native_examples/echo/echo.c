@@ -8,7 +8,7 @@
  * wrapperExecAsync and wrapperExecBatch (the aiges batch extension). Request params that change behaviour:
  *   delay_ms=N        sleep N ms first (async: in the worker); wrapperCancel of the
  *                     request's usrTag cuts it short: error 30007, no output (async:
- *                     no callback), counted in "cancelled"
+ *                     the callback, at once, with 30007), counted in "cancelled"
  *   fail=N            return N (async: cb(usrTag, NULL, N)), no output
  *   empty=true        succeed with no output (*respData / cb data NULL)
  *   show_config=true  add a "config" node with the wrapperInit pairs
@@ -209,13 +209,16 @@ struct job {
 
 static void run_job(struct job* j)
 {
-    int stopped = echo_sleep_tag_ms(j->tag, j->o.delay_ms); /* fini or cancel: no callback */
+    /* fini: no callback; cancel: called back at once with 30007, as a sync call returns */
+    int stopped = echo_sleep_tag_ms(j->tag, j->o.delay_ms);
+    int cancelled = stopped == ECHO_ERR_CANCELLED;
     int calls = 0;
-    if (!stopped && !j->o.no_callback) {
-        pDataList data = j->o.fail ? NULL : j->resp;
-        calls = j->o.twice ? 2 : 1;
+    if ((!stopped || cancelled) && !j->o.no_callback) {
+        int ret = cancelled ? ECHO_ERR_CANCELLED : j->o.fail;
+        pDataList data = ret ? NULL : j->resp;
+        calls = j->o.twice && !cancelled ? 2 : 1;
         for (int i = 0; i < calls; i++)
-            j->cb(j->usrTag, data, j->o.fail);
+            j->cb(j->usrTag, data, ret);
     }
     /* The loader copied the result inside the callback. */
     echo_list_free(j->resp);
