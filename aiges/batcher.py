@@ -88,7 +88,7 @@ class Batcher:
         except asyncio.CancelledError as exc:
             # The client went away: before a batch took it, or while its batch call runs
             # (that call is asked to drop this item: aiges.cancel).
-            if not self._forget(item) and not result.done():
+            if not self._forget(item) and result.cancelled():  # awaiting it cancelled it
                 self.runner.cancel(req.sid, why.reason_of(exc))
             raise
 

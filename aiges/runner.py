@@ -285,7 +285,7 @@ class Runner:
                 self.stuck(start, instance, req.sid, "wrapperExecAsync")
             raise self.timeout_error(req.sid, "wrapperExecAsync") from None
         except asyncio.CancelledError as exc:
-            if not result.done():
+            if result.cancelled() or not result.done():  # awaiting it cancels it: no result
                 self.cancel(req.sid, why.reason_of(exc))
             raise
         finally:

@@ -102,21 +102,52 @@ async def test_once_timeout_cancels_the_call(serve, echo_engine, counters_file, 
     assert metric(samples, "aiges_engine_cancels_total", reason="timeout") == 1
 
 
-async def test_websocket_client_that_leaves_mid_write_stops_it(serve, echo_engine,
-                                                               counters_file, http):
-    service = serve(echo_engine)
-    frame = body(params={"write_delay_ms": CALL_MS})
+async def leave_session_mid_write(service, params: dict, key: str = "input") -> float:
+    """A WebSocket client opens a session whose first write takes 2 s and drops the
+    connection 100 ms later, without a closing handshake; the time it left."""
+    frame = body(params=params)
     frame["header"]["status"] = 0
-    frame["payload"]["input"]["status"] = 0
+    frame["payload"] = {key: {**frame["payload"]["input"], "status": 0}}
     async with aiohttp.ClientSession() as client:
         ws = await client.ws_connect(service.url.replace("http", "ws") + "/v1/svcName")
         await ws.send_str(json.dumps(frame))
         await asyncio.sleep(LEAVE_S)
-        ws._response.connection.transport.close()  # gone, without a closing handshake
-        left = time.monotonic()
-        await stopped_within(counters_file, left, STOP_S)
-    await answered_at_once(http, service)
+        ws._response.connection.transport.close()
+        return time.monotonic()
+
+
+async def destroyed(counters_file) -> None:
+    """The session's handle is destroyed once its write has returned."""
     deadline = time.monotonic() + 2
-    while read_counters(counters_file)["live_sessions"]:  # destroyed once the write returned
+    while read_counters(counters_file)["live_sessions"]:
         assert time.monotonic() < deadline, read_counters(counters_file)
         await asyncio.sleep(0.02)
+
+
+async def test_websocket_client_that_leaves_mid_write_stops_it(serve, echo_engine,
+                                                               counters_file, http):
+    service = serve(echo_engine)
+    left = await leave_session_mid_write(service, {"write_delay_ms": CALL_MS})
+    await stopped_within(counters_file, left, STOP_S)
+    await answered_at_once(http, service)
+    await destroyed(counters_file)
+    assert "session failed" not in service.log  # the cancelled write is the expected end
+
+
+async def test_stream_session_that_loses_its_client_stops_mid_chunk(serve, stream_engine,
+                                                                     counters_file, http):
+    service = serve(stream_engine)
+    left = await leave_session_mid_write(service, {"chunk_delay_ms": CALL_MS}, key="text")
+    await stopped_within(counters_file, left, STOP_S)
+    await destroyed(counters_file)
+    async with http.get(service.url + "/metrics") as resp:
+        samples = metric_samples(await resp.text())
+    assert metric(samples, "aiges_engine_cancels_total", reason="client_left") == 1
+
+
+async def test_async_engine_call_is_cancelled_too(serve, echo_so, counters_file, http):
+    """--async-mode: wrapperExecAsync's work stops early and its callback is ignored."""
+    service = serve(echo_so, extra="asyncMode = true")
+    left = await leave_once_call(service.port)
+    await stopped_within(counters_file, left, STOP_S)
+    await answered_at_once(http, service)
