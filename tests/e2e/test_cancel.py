@@ -151,3 +151,25 @@ async def test_async_engine_call_is_cancelled_too(serve, echo_so, counters_file,
     left = await leave_once_call(service.port)
     await stopped_within(counters_file, left, STOP_S)
     await answered_at_once(http, service)
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["fast", "aiohttp"])
+async def test_shutdown_cancels_calls_still_running_when_the_drain_time_ends(
+        serve, echo_engine, counters_file, fast):
+    """SIGTERM with a 10 s call running and a 500 ms drain time: at its end the call is
+    cancelled, returns, and the service stops cleanly (exit 0, wrapperFini called)."""
+    service = serve(echo_engine, fast, extra="drainTimeout = 500")
+    data = json.dumps(body(params={"delay_ms": 10_000})).encode()
+    reader, writer = await asyncio.open_connection("127.0.0.1", service.port)
+    writer.write(b"POST /v1/svcName HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n%s"
+                 % (len(data), data))
+    await writer.drain()
+    await asyncio.sleep(LEAVE_S)
+    started = time.monotonic()
+    code = await asyncio.to_thread(service.terminate)
+    assert code == 0, service.log
+    assert time.monotonic() - started < 5
+    counters = read_counters(counters_file)
+    assert (counters["cancelled"], counters["fini"], counters["live_exec"]) == (1, 1, 0), counters
+    assert "service stopped before the answer" in service.log  # counted as reason="shutdown"
+    writer.close()
