@@ -116,7 +116,10 @@ class Runner:
         if not sid or not self.can_cancel:
             return
         self.metrics.cancel(reason if reason in why.REASONS else why.CLIENT_LEFT)
-        asyncio.get_running_loop().run_in_executor(None, self._cancel_now, sid, reason)
+        try:
+            asyncio.get_running_loop().run_in_executor(None, self._cancel_now, sid, reason)
+        except RuntimeError as exc:  # the loop's executor is already shut down (exit)
+            log.warning("wrapperCancel not called", extra={"sid": sid, "error": str(exc)})
 
     def _cancel_now(self, sid: str, reason: str) -> None:
         try:

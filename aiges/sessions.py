@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from aiges import errors
-from aiges.cancel import session_reason
+from aiges.cancel import CLIENT_LEFT, session_reason
 from aiges.engine import Data, DataStatus, Engine
 from aiges.errors import AigesError
 from aiges.pool import InstancePool, NoInstance
@@ -212,6 +212,8 @@ class Session:
         if self._cancelled or self._release is not None or not self._lock.locked():
             return  # no write or read running (destroy needs no cancel)
         self._cancelled = True
+        if self.error is None and reason == CLIENT_LEFT:
+            self.error = AigesError(errors.INVALID_OPERATION, "client left")
         self.registry.runner.cancel(self.sid, reason)
 
     def touch(self) -> None:
@@ -296,7 +298,9 @@ class Session:
         """The session ends with ``exc``; the client hears of it after its results."""
         if self.ended:
             return
-        if not self._cancelled:  # a cancelled call's error is the expected end
+        if self._cancelled:  # the engine stopped as asked: why it was asked is the end
+            exc = self.error or exc
+        else:
             log.warning("session failed", extra={"sid": self.sid, "code": exc.code,
                                                  "error": exc.message})
         self.error = exc

@@ -132,6 +132,11 @@ async def test_websocket_client_that_leaves_mid_write_stops_it(serve, echo_engin
     await answered_at_once(http, service)
     await destroyed(counters_file)
     assert "session failed" not in service.log  # the cancelled write is the expected end
+    async with http.get(service.url + "/metrics") as resp:
+        samples = metric_samples(await resp.text())
+    # Counted as before cancellation existed: a session whose client left (10003).
+    assert metric(samples, "aiges_requests_total", mode="session_ws", code="10003") == 1
+    assert metric(samples, "aiges_engine_cancels_total", reason="client_left") == 1
 
 
 async def test_stream_session_that_loses_its_client_stops_mid_chunk(serve, stream_engine,
