@@ -178,3 +178,4 @@ async def test_shutdown_cancels_calls_still_running_when_the_drain_time_ends(
     assert (counters["cancelled"], counters["fini"], counters["live_exec"]) == (1, 1, 0), counters
     assert "service stopped before the answer" in service.log  # counted as reason="shutdown"
     writer.close()
+

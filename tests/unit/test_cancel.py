@@ -184,3 +184,43 @@ def test_reasons():
     assert why.session_reason("shutdown") == why.SHUTDOWN
     assert why.session_reason("client left") == why.CLIENT_LEFT
     assert why.gone_error(why.SHUTDOWN).http_status == 503
+
+
+class CancellableBatchEngine(CancellableEngine):
+    """exec_batch waits until every item's tag is cancelled (or 5 s)."""
+
+    modes = Modes(once_sync=True, once_async=False, session=False, batch=True)
+
+    def exec_batch(self, tags, params, data):
+        for tag in tags:
+            self._stop(tag).wait(5)
+        return [[Data("result", b"ok")] for _ in tags]
+
+
+async def test_a_batched_request_given_up_cancels_its_item():
+    engine = CancellableBatchEngine()
+    pool = InstancePool(1, queue_limit=5, wait_s=2)
+    runner = Runner(engine, pool, 5.0, False, Metrics(process=False), batch_max_size=4)
+    task = asyncio.create_task(runner.once(request("in-batch")))
+    await settle(lambda: runner.batcher.calls == 1)
+    task.cancel(why.CLIENT_LEFT)
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await settle(lambda: engine.cancelled)
+    assert engine.cancelled[0][0] == "in-batch" and cancels(runner, why.CLIENT_LEFT) == 1
+    await asyncio.wait_for(pool.wait_idle(), 2)
+    runner.close()
+
+
+async def test_a_batch_past_the_once_timeout_cancels_every_item():
+    engine = CancellableBatchEngine()
+    pool = InstancePool(1, queue_limit=5, wait_s=2)
+    runner = Runner(engine, pool, 0.1, False, Metrics(process=False), batch_max_size=4)
+    results = await asyncio.gather(*(runner.once(request(f"b{i}")) for i in range(3)),
+                                   return_exceptions=True)
+    assert all(isinstance(r, AigesError) and r.code == 10102 for r in results)
+    await settle(lambda: len(engine.cancelled) == 3)
+    assert {tag for tag, _ in engine.cancelled} == {"b0", "b1", "b2"}
+    assert cancels(runner, why.TIMEOUT) == 3
+    await asyncio.wait_for(pool.wait_idle(), 2)
+    runner.close()
