@@ -21,7 +21,7 @@ import logging
 from collections import deque
 from collections.abc import Callable
 
-from aiges import errors
+from aiges import cancel as why, errors
 from aiges.engine import Data
 from aiges.errors import AigesError, EngineError
 from aiges.pool import NoInstance
@@ -85,8 +85,11 @@ class Batcher:
             self._full.set()
         try:
             return await result
-        except asyncio.CancelledError:
-            self._forget(item)  # the client went away before a batch took it
+        except asyncio.CancelledError as exc:
+            # The client went away: before a batch took it, or while its batch call runs
+            # (that call is asked to drop this item: aiges.cancel).
+            if not self._forget(item) and result.cancelled():  # awaiting it cancelled it
+                self.runner.cancel(req.sid, why.reason_of(exc))
             raise
 
     def _expire(self, item: _Item) -> None:
@@ -192,6 +195,8 @@ class Batcher:
         batch.timed_out = True
         runner = self.runner
         runner.stuck(call, instance, batch.label, "wrapperExecBatch")
+        for item in batch.items:
+            runner.cancel(item.req.sid, why.TIMEOUT)
         error = runner.timeout_error(batch.label, "wrapperExecBatch")  # logged once
         self.metrics.batch_call("timeout")
         _settle_all(batch.items, lambda: AigesError(error.code, error.message))

@@ -419,7 +419,7 @@ async def serve(config: configuration.Config, engine, sock: socket.socket,
 
 def _grpc_note(app) -> str:
     """The ready line's mention of the gRPC port ("" when gRPC is off)."""
-    from aiges.oip import grpc_port
+    from aiges.server.oip import grpc_port
     port = grpc_port(app)
     return f"; gRPC (Open Inference Protocol) on port {port}" if port else ""
 

@@ -121,4 +121,14 @@ class Engine(Protocol):
         WrapperBase.wrapperHealth, an aiges extension), or None when it has none.
         Called on a thread of its own, concurrently with other calls."""
 
+    # An aiges extension: the engine has a cancel entry (wrapperCancel /
+    # WrapperBase.wrapperCancel). An engine object without this attribute has none.
+    cancellable: bool
+
+    def cancel(self, tag: str) -> int:
+        """The request or session ``tag`` is no longer wanted: the engine may return
+        early from calls running for it. Any thread, concurrently with those calls; 0,
+        or the engine's code (ignored). Only called when ``cancellable``."""
+        ...
+
     def close(self) -> None: ...

@@ -139,6 +139,12 @@ class Metrics:
                                     "health check passes (or it has none), 0 while it fails "
                                     "(/ready is 503)", registry=registry)
         self.engine_healthy.set(1)
+        # Cancellation (wrapperCancel): calls asked to stop early, by why.
+        self._cancels = Counter("aiges_engine_cancels", "Work the engine was asked to stop "
+                                "(wrapperCancel), by reason: client_left (the client went "
+                                "while its call ran), timeout (the once timeout fired), "
+                                "shutdown (still running when the drain time ended)",
+                                ("reason",), registry=registry)
         self._requests = _Children("aiges_requests", requests)
         self._latency = _Children("aiges_request_duration_seconds", latency)
         self._engine_calls = _Children("aiges_engine_call_duration_seconds", engine_calls)
@@ -176,6 +182,9 @@ class Metrics:
 
     def health_failure(self) -> None:
         self._health_failures.inc()
+
+    def cancel(self, reason: str) -> None:
+        self._cancels.labels(reason).inc()
 
     def reload(self, ok: bool) -> None:
         self._reloads.labels("ok" if ok else "failed").inc()

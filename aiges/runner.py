@@ -2,9 +2,11 @@
 bounded by the once timeout; every call runs where ``Placement`` says, on an
 engine thread or, once measured to take microseconds, inline on the event loop.
 
-A C call cannot be cancelled: when a threaded sync call outlives the timeout the
+A C call cannot be interrupted: when a threaded sync call outlives the timeout the
 client gets 10102 at once, but the instance only goes back to the pool when the
-call really returns.
+call really returns. An engine with a cancel entry (wrapperCancel, an aiges
+extension) is asked to return early then, and when the task awaiting a call is
+cancelled (the client left, shutdown: aiges.cancel).
 """
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from time import perf_counter
 
 from aiges import errors
+from aiges import cancel as why
 from aiges.board import Board
 from aiges.engine import Data, DataStatus, Engine
 from aiges.errors import AigesError, EngineError
@@ -103,6 +106,33 @@ class Runner:
         when every engine thread may be stuck in a call only fini can end."""
         return await asyncio.to_thread(self._timed, fn, *args)
 
+    @property
+    def can_cancel(self) -> bool:
+        """The engine has a cancel entry (engine objects without ``cancellable``: none)."""
+        return getattr(self.engine, "cancellable", False)
+
+    def cancel(self, sid: str, reason: str) -> None:
+        """Ask the engine to stop the work running for ``sid`` (wrapperCancel), on a
+        thread aside, counted by ``reason`` (aiges.cancel.REASONS). Nothing at all when
+        the engine has no cancel entry. Never raises: its failure is only logged."""
+        if not sid or not self.can_cancel:
+            return
+        self.metrics.cancel(reason if reason in why.REASONS else why.CLIENT_LEFT)
+        try:
+            asyncio.get_running_loop().run_in_executor(None, self._cancel_now, sid, reason)
+        except RuntimeError as exc:  # the loop's executor is already shut down (exit)
+            log.warning("wrapperCancel not called", extra={"sid": sid, "error": str(exc)})
+
+    def _cancel_now(self, sid: str, reason: str) -> None:
+        try:
+            ret = self.engine.cancel(sid)
+        except Exception as exc:  # noqa: BLE001 - a failed cancel must not break a request
+            log.warning("wrapperCancel failed", extra={"sid": sid, "reason": reason,
+                                                       "error": f"{type(exc).__name__}: {exc}"})
+            return
+        if ret:
+            log.debug("wrapperCancel returned non-zero", extra={"sid": sid, "code": ret})
+
     def timed_for(self, sid: str, fn, *args):
         return self._timed(fn, *args, sid=sid)
 
@@ -185,8 +215,13 @@ class Runner:
             async with asyncio.timeout(self.once_timeout_s):
                 return await asyncio.shield(call)
         except TimeoutError:
+            if not call.done():
+                self.cancel(req.sid, why.TIMEOUT)
             self.stuck(call, instance, req.sid, "wrapperExec")
             raise self.timeout_error(req.sid, "wrapperExec") from None
+        except asyncio.CancelledError as exc:
+            self.left(call, instance, req.sid, exc)
+            raise
 
     def stuck(self, call: asyncio.Future, instance: int, sid: str, op: str) -> None:
         """A call outlived its request: its instance stays out of the pool (and counts
@@ -199,6 +234,15 @@ class Runner:
         call.add_done_callback(lambda _: log.warning(
             f"{op} returned after its request timed out; instance back in the pool",
             extra={"sid": sid, "seconds": round(loop.time() - started, 3)}))
+
+    def left(self, call: asyncio.Future, instance: int, sid: str,
+             exc: asyncio.CancelledError) -> None:
+        """The task awaiting ``call`` was cancelled (aiges.cancel): the engine is asked
+        to stop; until the call returns, its instance counts as stuck."""
+        if call.done():
+            return
+        self.cancel(sid, why.reason_of(exc))
+        self.pool.mark_stuck(instance)
 
     def returned(self, call: asyncio.Future, instance: int) -> None:
         self.pool.release(instance)
@@ -244,9 +288,14 @@ class Runner:
                 await asyncio.shield(start)
                 return await result
         except TimeoutError:
+            self.cancel(req.sid, why.TIMEOUT)  # no result yet: the engine still works on it
             if not start.done():
                 self.stuck(start, instance, req.sid, "wrapperExecAsync")
             raise self.timeout_error(req.sid, "wrapperExecAsync") from None
+        except asyncio.CancelledError as exc:
+            if result.cancelled() or not result.done():  # awaiting it cancels it: no result
+                self.cancel(req.sid, why.reason_of(exc))
+            raise
         finally:
             # The instance is held until the answer, and while wrapperExecAsync runs.
             if start.done():

@@ -265,6 +265,15 @@ class WrapperBase:
         /ready is 503 with ``detail``. Keep it quick: at most one call runs at a time."""
         return True, ""
 
+    def wrapperCancel(self, usrTag: str) -> int:  # noqa: N802,N803
+        """aiges extension (docs/PYTHON.md): the request or session ``usrTag`` (a once
+        request's sid, as wrapperOnceExec gets it, or a session's, as wrapperCreate gets
+        it) is no longer wanted: its client left, its timeout fired, or the service stops.
+        Called from another thread while wrapperOnceExec/wrapperWrite may be running for
+        it, only when a Wrapper overrides it: set an Event the running call waits on, and
+        let that call return early with an error code. Keep it quick; return 0."""
+        return 0
+
     def wrapperOnceExecAsync(self, params: dict, reqData, sid: str, persId: int = 0) -> int:  # noqa: N802,N803
         raise NotImplementedError("aiges-load runs one-shot Python requests with wrapperOnceExec")
 

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from aiges import errors
+from aiges.cancel import CLIENT_LEFT, session_reason
 from aiges.engine import Data, DataStatus, Engine
 from aiges.errors import AigesError
 from aiges.pool import InstancePool, NoInstance
@@ -105,6 +106,7 @@ class Session:
         self._release: asyncio.Task | None = None
         self._released = False             # wrapperDestroy has returned
         self._forgotten = False
+        self._cancelled = False            # the engine was asked to stop (wrapperCancel)
 
     # -- called by the transport -------------------------------------------------------
     async def write(self, data: list[Data]) -> None:
@@ -194,6 +196,8 @@ class Session:
         this is called; returns once wrapperDestroy has."""
         if error is not None and self.error is None and not self.ended:
             self.error = error
+        if not self.ended:
+            self.cancel(session_reason(reason))  # before destroy waits for the call
         self.ended = True
         self._stop_timers()
         if not self._forgotten:
@@ -203,6 +207,17 @@ class Session:
             if tracing is not None:  # the session's span ends once wrapperDestroy has
                 self._released_task().add_done_callback(lambda _: tracing.end_session(self))
         await asyncio.shield(self._released_task())
+
+    def cancel(self, reason: str) -> None:
+        """Ask the engine to stop the call running now for this session (wrapperCancel,
+        aiges.cancel), once: its client left, it timed out, or the service stops. The
+        session ends as usual when that call returns (early, with an engine error)."""
+        if self._cancelled or self._release is not None or not self._lock.locked():
+            return  # no write or read running (destroy needs no cancel)
+        self._cancelled = True
+        if self.error is None and reason == CLIENT_LEFT:
+            self.error = AigesError(errors.INVALID_OPERATION, "client left")
+        self.registry.runner.cancel(self.sid, reason)
 
     def touch(self) -> None:
         """The client wrote or took results: the idle time starts again. One timer,
@@ -286,8 +301,11 @@ class Session:
         """The session ends with ``exc``; the client hears of it after its results."""
         if self.ended:
             return
-        log.warning("session failed", extra={"sid": self.sid, "code": exc.code,
-                                             "error": exc.message})
+        if self._cancelled:  # the engine stopped as asked: why it was asked is the end
+            exc = self.error or exc
+        else:
+            log.warning("session failed", extra={"sid": self.sid, "code": exc.code,
+                                                 "error": exc.message})
         self.error = exc
         self.ended = True
         self._changed_now()

@@ -74,6 +74,7 @@ int main(void)
     SAME_TYPE(wrapperDebugInfo);
     SAME_TYPE(wrapperExecBatch);
     SAME_TYPE(wrapperHealth);
+    SAME_TYPE(wrapperCancel);
 
     return test_exit("test_abi");
 }

@@ -25,6 +25,7 @@ static struct {
     wrapperDebugInfoPtr debug_info;
     wrapperLoadResPtr load_res;
     wrapperUnloadResPtr unload_res;
+    wrapperCancelPtr cancel;
 } E;
 
 /* ---- what the callbacks received (summaries: the data dies on return) ---- */
@@ -332,6 +333,117 @@ static void test_fini(void)
     CHECK(wait_results(0) == before, "a callback arrived during wrapperFini");
 }
 
+/* ---- wrapperCancel (the aiges extension) ---- */
+static double ms_since(const struct timespec* t0)
+{
+    struct timespec t1;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    return (double)(t1.tv_sec - t0->tv_sec) * 1e3 + (double)(t1.tv_nsec - t0->tv_nsec) / 1e6;
+}
+
+static void sleep_ms(int ms)
+{
+    struct timespec t = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&t, NULL);
+}
+
+struct call { /* one wrapperExec or wrapperWrite on a thread of its own */
+    const char* tag;
+    const void* handle; /* NULL: exec */
+    int rc;
+    struct timespec returned;
+};
+
+static void* call_main(void* arg)
+{
+    struct call* c = arg;
+    struct ParamList pn[2];
+    struct DataList in;
+    set_data(&in, "a", "slow", DataOnce, NULL);
+    if (c->handle) {
+        c->rc = E.write(c->handle, &in);
+    } else {
+        pDataList out = NULL;
+        g_execs++;
+        c->rc = E.exec(c->tag, make_params(pn, (const char*[]){"sid", c->tag, "delay_ms", "2000"}, 2),
+                       &in, &out, NULL, 0);
+        if (out)
+            E.exec_free(c->tag, &out);
+    }
+    clock_gettime(CLOCK_MONOTONIC, &c->returned);
+    return NULL;
+}
+
+/* Starts the call, cancels `cancel_tag` 100 ms later; the ms from the cancel to the
+ * call's return, its code in c->rc. */
+static double cancel_after_100ms(struct call* c, const char* cancel_tag)
+{
+    pthread_t t;
+    REQUIRE(pthread_create(&t, NULL, call_main, c) == 0, "pthread_create");
+    sleep_ms(100);
+    struct timespec at;
+    clock_gettime(CLOCK_MONOTONIC, &at);
+    char copy[64]; /* the loader's buffer dies with the call: the engine must copy */
+    snprintf(copy, sizeof copy, "%s", cancel_tag);
+    CHECK(E.cancel(copy) == 0, "wrapperCancel(%s) failed", cancel_tag);
+    memset(copy, 0, sizeof copy);
+    pthread_join(t, NULL);
+    return (double)(c->returned.tv_sec - at.tv_sec) * 1e3 +
+           (double)(c->returned.tv_nsec - at.tv_nsec) / 1e6;
+}
+
+static void test_cancel(void)
+{
+    /* A 2 s exec stops within 200 ms of wrapperCancel of its tag, with 30007. */
+    struct call c = {"cancel-exec", NULL, -1, {0, 0}};
+    double ms = cancel_after_100ms(&c, "cancel-exec");
+    CHECK(c.rc == 30007 && ms < 200, "cancelled exec: rc %d after %.0f ms", c.rc, ms);
+    CHECK(strstr(E.error(30007), "cancel") != NULL, "error(30007): %s", E.error(30007));
+
+    /* Cancelled before it starts (the client left while it queued): at once. */
+    CHECK(E.cancel("cancel-early") == 0, "cancel of a tag not running");
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    c = (struct call){"cancel-early", NULL, -1, {0, 0}};
+    call_main(&c);
+    CHECK(c.rc == 30007 && ms_since(&t0) < 200, "exec of a cancelled tag: rc %d", c.rc);
+
+    /* Async: the worker stops early and calls back at once with 30007. */
+    struct ParamList pn[2];
+    struct DataList in;
+    set_data(&in, "a", "slow", DataOnce, NULL);
+    int before = wait_results(0);
+    char tag[] = "cancel-async";
+    CHECK(E.exec_async(tag, make_params(pn, (const char*[]){"delay_ms", "2000"}, 1), &in, on_result,
+                       5000, NULL, 0) == 0, "execAsync failed");
+    sleep_ms(100);
+    CHECK(E.cancel("cancel-async") == 0, "cancel async");
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    REQUIRE(wait_results(before + 1) == before + 1, "no callback for a cancelled execAsync");
+    CHECK(ms_since(&t0) < 200 && g_results[before].ret == 30007 && !g_results[before].has_data,
+          "cancelled execAsync: ret %d after %.0f ms", g_results[before].ret, ms_since(&t0));
+
+    /* A session's write waiting write_delay_ms stops on the session's tag. */
+    int err = -1;
+    const void* h = E.create("cancel-session", make_params(pn, (const char*[]){"write_delay_ms", "2000"}, 1),
+                             NULL, NULL, 0, &err);
+    REQUIRE(h != NULL && err == 0, "create with write_delay_ms failed: %d", err);
+    c = (struct call){"cancel-session", h, -1, {0, 0}};
+    ms = cancel_after_100ms(&c, "cancel-session");
+    CHECK(c.rc == 30007 && ms < 200, "cancelled write: rc %d after %.0f ms", c.rc, ms);
+    CHECK(E.destroy(h) == 0, "destroy after a cancelled write");
+
+    /* Another tag's cancel leaves a call alone. */
+    c = (struct call){"cancel-other", NULL, -1, {0, 0}};
+    struct ParamList qn[2];
+    pDataList out = NULL;
+    g_execs++;
+    CHECK(E.cancel("cancel-nobody") == 0, "cancel of an unknown tag");
+    CHECK(E.exec("cancel-other", make_params(qn, (const char*[]){"delay_ms", "20"}, 1), &in, &out, NULL, 0) == 0,
+          "an exec not cancelled failed");
+    E.exec_free("cancel-other", &out);
+}
+
 static void check_counters(const char* path)
 {
     FILE* f = fopen(path, "r");
@@ -340,23 +452,24 @@ static void check_counters(const char* path)
     CHECK(fgets(line, sizeof line, f) != NULL, "counters file empty");
     fclose(f);
     long long init, fini, exec, execfree, live_exec, async, callbacks, create, destroy, live_sessions,
-        loadres, unloadres;
+        loadres, unloadres, cancels, cancelled;
     int end = 0;
     int n = sscanf(line,
                    "init=%lld fini=%lld exec=%lld execfree=%lld live_exec=%lld async=%lld "
                    "callbacks=%lld create=%lld destroy=%lld live_sessions=%lld loadres=%lld "
-                   "unloadres=%lld\n%n",
+                   "unloadres=%lld cancels=%lld cancelled=%lld\n%n",
                    &init, &fini, &exec, &execfree, &live_exec, &async, &callbacks, &create,
-                   &destroy, &live_sessions, &loadres, &unloadres, &end);
-    REQUIRE(n == 12 && line[end] == '\0', "bad counters line: %s", line);
+                   &destroy, &live_sessions, &loadres, &unloadres, &cancels, &cancelled, &end);
+    REQUIRE(n == 14 && line[end] == '\0', "bad counters line: %s", line);
     CHECK(init == 1 && fini == 1, "init=%lld fini=%lld", init, fini);
-    CHECK(exec == g_execs && execfree == 4, "exec=%lld execfree=%lld", exec, execfree);
+    CHECK(exec == g_execs && execfree == 5, "exec=%lld execfree=%lld", exec, execfree);
     CHECK(live_exec == 0, "live_exec=%lld", live_exec);
-    CHECK(async == 6, "async=%lld", async);
+    CHECK(async == 7, "async=%lld", async);
     CHECK(callbacks == wait_results(0), "callbacks=%lld, received %d", callbacks, wait_results(0));
-    CHECK(create == 4 && destroy == create && live_sessions == 0, "create=%lld destroy=%lld live=%lld",
+    CHECK(create == 5 && destroy == create && live_sessions == 0, "create=%lld destroy=%lld live=%lld",
           create, destroy, live_sessions);
     CHECK(loadres == 1 && unloadres == 1, "loadres=%lld unloadres=%lld", loadres, unloadres);
+    CHECK(cancels == 5 && cancelled == 4, "cancels=%lld cancelled=%lld", cancels, cancelled);
 }
 
 int main(int argc, char** argv)
@@ -378,6 +491,7 @@ int main(int argc, char** argv)
     LOAD(lib, E.debug_info, "wrapperDebugInfo");
     LOAD(lib, E.load_res, "wrapperLoadRes");
     LOAD(lib, E.unload_res, "wrapperUnloadRes");
+    LOAD(lib, E.cancel, "wrapperCancel");
 
     char dir[] = "/tmp/echo_test_XXXXXX";
     REQUIRE(mkdtemp(dir) != NULL, "mkdtemp failed");
@@ -396,6 +510,7 @@ int main(int argc, char** argv)
     test_sync_session();
     test_async_session();
     test_resources();
+    test_cancel();
     test_fini();
     check_counters(counters);
 

@@ -21,6 +21,7 @@ static struct {
     wrapperReadPtr read;
     wrapperDestroyPtr destroy;
     wrapperHealthPtr health;
+    wrapperCancelPtr cancel;
 } E;
 
 static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -140,6 +141,44 @@ static void test_health(void)
     CHECK(E.health(detail, sizeof detail) == 0, "healthy again");
 }
 
+struct slow { const char* tag; int rc; };
+
+static void* slow_main(void* arg)
+{
+    struct slow* s = arg;
+    struct ParamList pn[2];
+    pDataList out = NULL;
+    int rc = E.exec(s->tag, make_params(pn, (const char*[]){"fault", "slow", "ms", "2000"}, 2),
+                    NULL, &out, NULL, 0);
+    __atomic_store_n(&s->rc, rc, __ATOMIC_SEQ_CST);
+    if (out)
+        E.exec_free(s->tag, &out);
+    return NULL;
+}
+
+/* wrapperCancel: a slow call for the tag returns within 200 ms with 5006; a call for
+ * another tag, and a hang, are left alone. */
+static void test_cancel(void)
+{
+    struct slow mine = {"slow-1", -1}, other = {"slow-2", -1};
+    pthread_t a, b;
+    REQUIRE(pthread_create(&a, NULL, slow_main, &mine) == 0 &&
+            pthread_create(&b, NULL, slow_main, &other) == 0, "threads");
+    struct timespec pause = {0, 100 * 1000000L}, t0, t1;
+    nanosleep(&pause, NULL);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    CHECK(E.cancel("slow-1") == 0, "wrapperCancel");
+    pthread_join(a, NULL);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+    CHECK(mine.rc == 5006 && ms < 200, "cancelled slow call: rc %d after %.0f ms", mine.rc, ms);
+    CHECK(strstr(E.error(5006), "cancel") != NULL, "error(5006): %s", E.error(5006));
+    CHECK(__atomic_load_n(&other.rc, __ATOMIC_SEQ_CST) == -1, "another tag's call stopped too");
+    CHECK(E.cancel("slow-2") == 0, "wrapperCancel of the other");
+    pthread_join(b, NULL);
+    CHECK(other.rc == 5006, "the other one, cancelled in its turn: rc %d", other.rc);
+}
+
 static void* hang_main(void* arg)
 {
     pDataList out = NULL;
@@ -184,6 +223,7 @@ int main(int argc, char** argv)
     LOAD(lib, E.read, "wrapperRead");
     LOAD(lib, E.destroy, "wrapperDestroy");
     LOAD(lib, E.health, "wrapperHealth");
+    LOAD(lib, E.cancel, "wrapperCancel");
     struct ParamList cfg[1];
     const char* kv[] = {"counters_file", argv[2]};
     REQUIRE(E.init(make_params(cfg, kv, 1)) == 0, "init");
@@ -191,6 +231,7 @@ int main(int argc, char** argv)
     test_once_async();
     test_sessions();
     test_health();
+    test_cancel();
     test_hang_ends_at_fini(argv[2]);
     return test_exit("test_faulty");
 }

@@ -24,6 +24,7 @@ static struct {
     wrapperReadPtr read;
     wrapperDestroyPtr destroy;
     wrapperDebugInfoPtr debug_info;
+    wrapperCancelPtr cancel;
 } E;
 
 /* "key(input)=data/status;" per node, "(input)" only with that desc pair. */
@@ -310,6 +311,36 @@ static void test_destroy_before_summary(void)
     CHECK(wait_results(0) == base + 1, "a callback after destroy: %s", g_results[base + 1].summary);
 }
 
+struct slow_write { const void* h; int rc; };
+
+static void* slow_write_main(void* arg)
+{
+    struct slow_write* w = arg;
+    w->rc = write_text(w->h, "text", "a chunk", DataContinue);
+    return NULL;
+}
+
+/* chunk_delay_ms: a write waits; wrapperCancel of the session's tag ends the wait within
+ * 200 ms with 40007, and the session is destroyed as usual. */
+static void test_cancel(void)
+{
+    struct ParamList pn[1];
+    const void* h = create("cancel-me", make_params(pn, (const char*[]){"chunk_delay_ms", "2000"}, 1),
+                           NULL);
+    CHECK(E.cancel("someone-else") == 0, "cancel of an unknown tag");
+    struct slow_write w = {h, -1};
+    pthread_t t;
+    REQUIRE(pthread_create(&t, NULL, slow_write_main, &w) == 0, "thread");
+    sleep_ms(100);
+    double t0 = now_ms();
+    CHECK(E.cancel("cancel-me") == 0, "wrapperCancel");
+    pthread_join(t, NULL);
+    CHECK(w.rc == 40007 && now_ms() - t0 < 200, "cancelled write: rc %d after %.0f ms", w.rc,
+          now_ms() - t0);
+    CHECK(strstr(E.error(40007), "cancel") != NULL, "error(40007): %s", E.error(40007));
+    CHECK(E.destroy(h) == 0, "destroy after a cancelled write");
+}
+
 static void test_errors(void)
 {
     struct ParamList pn[1];
@@ -486,15 +517,16 @@ static void check_counters(const char* path)
     CHECK(fgets(line, sizeof line, f) != NULL, "counters file empty");
     fclose(f);
     long long init, fini, exec, execfree, live_exec, async, callbacks, create, destroy, live_sessions,
-        loadres, unloadres;
+        loadres, unloadres, cancels, cancelled;
     int end = 0;
     int n = sscanf(line,
                    "init=%lld fini=%lld exec=%lld execfree=%lld live_exec=%lld async=%lld "
                    "callbacks=%lld create=%lld destroy=%lld live_sessions=%lld loadres=%lld "
-                   "unloadres=%lld\n%n",
+                   "unloadres=%lld cancels=%lld cancelled=%lld\n%n",
                    &init, &fini, &exec, &execfree, &live_exec, &async, &callbacks, &create,
-                   &destroy, &live_sessions, &loadres, &unloadres, &end);
-    REQUIRE(n == 12 && line[end] == '\0', "bad counters line: %s", line);
+                   &destroy, &live_sessions, &loadres, &unloadres, &cancels, &cancelled, &end);
+    REQUIRE(n == 14 && line[end] == '\0', "bad counters line: %s", line);
+    CHECK(cancels == 2 && cancelled == 1, "cancels=%lld cancelled=%lld", cancels, cancelled);
     CHECK(init == 1 && fini == 1, "init=%lld fini=%lld", init, fini);
     CHECK(exec == g_execs && execfree == g_execfrees && live_exec == 0,
           "exec=%lld execfree=%lld live_exec=%lld", exec, execfree, live_exec);
@@ -520,6 +552,7 @@ int main(int argc, char** argv)
     LOAD(lib, E.read, "wrapperRead");
     LOAD(lib, E.destroy, "wrapperDestroy");
     LOAD(lib, E.debug_info, "wrapperDebugInfo");
+    LOAD(lib, E.cancel, "wrapperCancel");
     CHECK(dlsym(lib, "stream_count") == NULL && dlsym(lib, "text_feed") == NULL,
           "internal helpers are exported");
 
@@ -540,6 +573,7 @@ int main(int argc, char** argv)
     test_delayed_summary();
     test_destroy_before_summary();
     test_errors();
+    test_cancel();
     test_two_keys();
     test_exec();
     test_concurrent();

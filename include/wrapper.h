@@ -106,6 +106,19 @@ typedef int (*wrapperExecBatchPtr)(unsigned int n, const char* usrTags[], pParam
 int WrapperAPI wrapperHealth(char* detail, unsigned int detailLen);
 typedef int (*wrapperHealthPtr)(char* detail, unsigned int detailLen);
 
+/* aiges extension (upstream AIGES has no such call; engines without it never
+ * notice). Optional. The request or session with this usrTag is no longer wanted
+ * (client left, timeout, shutdown). The engine may return early from calls running
+ * for it, with any error code. Any thread may call it.
+ * usrTag is the tag of wrapperExec/wrapperExecAsync (a once request's sid) or of
+ * wrapperCreate (the session's sid); it is valid only during this call, and may name
+ * a call that has already returned, or one not yet started. Keep it quick: record the
+ * tag, wake what waits, return (0; the loader ignores other codes). The loader calls it
+ * off its event loop, at most once per request and reason, and still calls
+ * wrapperExecFree / wrapperDestroy as usual afterwards. */
+int WrapperAPI wrapperCancel(const char* usrTag);
+typedef int (*wrapperCancelPtr)(const char* usrTag);
+
 /* Debug text for a session, called once before wrapperDestroy. */
 WrapperAPI const char* wrapperDebugInfo(const void* handle);
 typedef const char* (*wrapperDebugInfoPtr)(const void* handle);

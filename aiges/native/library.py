@@ -242,6 +242,16 @@ class CEngine:
             return False, text or f"wrapperHealth returned {ret}"
         return True, text
 
+    @property
+    def cancellable(self) -> bool:
+        return self._fn["wrapperCancel"] is not None
+
+    def cancel(self, tag: str) -> int:
+        """wrapperCancel (an aiges extension) with a copy of ``tag``: the engine matches
+        it by its text, never by the pointer of the call it cancels."""
+        fn = self._fn["wrapperCancel"]
+        return fn(tag.encode()) if fn is not None else 0
+
     def close(self) -> None:
         if not self._closed:
             self._closed = True

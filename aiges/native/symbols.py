@@ -17,7 +17,8 @@ MODE_SYMBOLS = {
 OPTIONAL = ("wrapperSetCtrl", "wrapperFini", "wrapperError", "wrapperVersion",
             "wrapperLoadRes", "wrapperUnloadRes", "wrapperDebugInfo",
             "wrapperExecBatch",  # an aiges extension (docs/BATCHING.md)
-            "wrapperHealth")  # an aiges extension (docs/OPERATIONS.md, readiness)
+            "wrapperHealth",  # an aiges extension (docs/OPERATIONS.md, readiness)
+            "wrapperCancel")  # an aiges extension (docs/ENGINES.md, cancellation)
 ALL = ("wrapperInit", *OPTIONAL, *(s for group in MODE_SYMBOLS.values() for s in group))
 
 

@@ -21,7 +21,7 @@ from aiges import errors
 from aiges.errors import AigesError
 from aiges.oip import grpc_stream
 from aiges.oip.grpc_spec import GrpcSpec
-from aiges.oip.http import current_model, readiness
+from aiges.server.oip import current_model, readiness
 from aiges.oip.model import check_model, server_metadata
 from aiges.oip.proto import grpc_service_pb2 as pb
 from aiges.oip.proto import model_config_pb2

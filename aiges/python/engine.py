@@ -197,6 +197,18 @@ class PythonEngine:
             return bool(answer[0]), str(answer[1] or "")
         return False, f"wrapperHealth returned {type(answer).__name__}, not (ok, detail)"
 
+    @property
+    def cancellable(self) -> bool:
+        return self._defines("wrapperCancel")
+
+    def cancel(self, tag: str) -> int:
+        """WrapperBase.wrapperCancel (an aiges extension), only when the Wrapper
+        overrides it; what it returns is passed on (an int, else 0)."""
+        if not self._defines("wrapperCancel"):
+            return 0
+        ret = self.wrapper.wrapperCancel(tag)
+        return ret if isinstance(ret, int) else 0
+
     def _outputs(self, op: str, response) -> list[Data] | None:
         if response is None:
             return None

@@ -9,11 +9,11 @@ from time import perf_counter
 
 from aiohttp import WSCloseCode, web
 
-from aiges import errors, oip, protocol, tracing
+from aiges import errors, protocol, tracing
 from aiges.config import Config
 from aiges.engine import Engine
 from aiges.errors import AigesError
-from aiges.server import docs, openapi, ops, reload, resources, session_api
+from aiges.server import docs, gone, oip, openapi, ops, reload, resources, session_api
 from aiges.server.listen import Listener
 from aiges.server.responses import SERVER, CORS, answer_response, error, json_body, read_body
 from aiges.server.state import STATE, WEBSOCKETS
@@ -102,7 +102,7 @@ async def post_once(request: web.Request) -> web.Response:
     answer = once.begin(service, NATIVE, body, request.path, started,
                         carrier=request.headers)
     if isinstance(answer, Pending):
-        answer = await answer.finish()
+        answer = await gone.finish(request, service, answer)  # given up if the client leaves
     return answer_response(answer)
 
 

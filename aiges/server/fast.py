@@ -13,7 +13,8 @@ What it accepts is a strict subset of HTTP/1.1 that aiohttp reads the same way
 (aiges/server/head.py, llhttp), so the two never disagree on where a request ends
 nor on what to refuse. Requests on one connection are answered in order: while one
 waits for the engine, the next is not read. A client that shuts its side still
-gets an answer to every complete request it sent. Slow clients are timed out on
+gets an answer to every complete request it sent (unless the engine can cancel:
+then it left, aiges/server/gone.py). Slow clients are timed out on
 every connection, this path's and aiohttp's (aiges/server/relay.py), by one sweep
 a second; past ``[http] maxConnections`` new connections get a quick 503.
 ``[aiges] fastHttp = false`` sends every connection to aiohttp (still timed).
@@ -29,6 +30,7 @@ from http import HTTPStatus
 from time import perf_counter, time
 
 from aiges import errors, protocol
+from aiges.server import gone
 from aiges.server.head import FOREIGN, read_head
 from aiges.server.relay import Refused, Relay, Throttle
 from aiges.server.responses import JSON_HEADERS, SERVER
@@ -157,7 +159,7 @@ def default_max_connections() -> int:
 class Connection(asyncio.Protocol):
     __slots__ = ("server", "transport", "buf", "scanned", "last", "parts", "size", "need",
                  "close_after", "head", "started", "busy", "since", "head_since", "eof",
-                 "write_paused", "read_paused", "trace")
+                 "write_paused", "read_paused", "trace", "task")
 
     def __init__(self, server: FastHTTP):
         self.server = server
@@ -177,6 +179,7 @@ class Connection(asyncio.Protocol):
         self.eof = False          # the client shut its side
         self.write_paused = self.read_paused = False
         self.trace: dict | None = None  # the request's traceparent/tracestate, if sent
+        self.task: asyncio.Task | None = None  # the request waiting for its answer
 
     @property
     def resting(self) -> bool:
@@ -206,6 +209,7 @@ class Connection(asyncio.Protocol):
     def connection_lost(self, exc) -> None:
         self.transport = None
         self.server.forget(self)
+        gone.give_up(self.task, self.server.state, self.server.closing)
 
     def close(self) -> None:
         if self.transport is not None:
@@ -213,8 +217,11 @@ class Connection(asyncio.Protocol):
 
     def eof_received(self) -> bool:
         """The client shut its side: every complete request it sent still gets its
-        answer, then the connection closes."""
+        answer, then the connection closes; with an engine that can cancel, a request
+        waiting for it is given up instead (TCP cannot tell a half-close from leaving)."""
         self.eof = True
+        if self.busy and gone.leaves(self.server.state):
+            return False  # closed: the request is given up (aiges/server/gone.py)
         return self.busy  # not busy: all complete requests were answered already
 
     def pause_writing(self) -> None:
@@ -304,13 +311,13 @@ class Connection(asyncio.Protocol):
             self._write(result)
             return
         self.busy = True
-        task = asyncio.get_running_loop().create_task(self._finish(result))
+        task = self.task = asyncio.get_running_loop().create_task(self._finish(result))
         self.server.tasks.add(task)
         task.add_done_callback(self.server.tasks.discard)
 
     async def _finish(self, pending: Pending) -> None:
         answer = await pending.finish()
-        self.busy = False
+        self.busy, self.task = False, None
         self.since = self.server.tick
         self._write(answer)
         self._flow()

@@ -66,7 +66,7 @@ class ServerLog:
 
 class Relay(asyncio.Protocol):
     __slots__ = ("owner", "handler", "transport", "parser", "phase", "since", "eof",
-                 "refused")
+                 "refused", "on_lost")
 
     def __init__(self, owner, handler: asyncio.Protocol):
         self.owner = owner          # FastHTTP: the connections, limits and the sweep
@@ -77,6 +77,7 @@ class Relay(asyncio.Protocol):
         self.since = 0.0            # loop time: head began, or the body's last bytes
         self.eof = False            # the client shut its side between requests
         self.refused = False        # a request aiohttp will refuse (400) came
+        self.on_lost = None         # called when the client goes (aiges/server/gone.py)
 
     def connection_made(self, transport) -> None:
         self.transport = transport
@@ -98,6 +99,8 @@ class Relay(asyncio.Protocol):
         self.transport = None
         self.owner.forget(self)
         self.handler.connection_lost(exc)
+        if self.on_lost is not None:
+            self.on_lost()
 
     def data_received(self, data: bytes) -> None:
         parser = self.parser
@@ -121,6 +124,8 @@ class Relay(asyncio.Protocol):
             return True  # its 400 is on the way; aiohttp closes after it
         if self.phase != IDLE or self.parser is None:
             return self.handler.eof_received()
+        if self.on_lost is not None:
+            return False  # a request waits on a cancellable engine: the client left (gone.py)
         self.eof = True
         return True
 

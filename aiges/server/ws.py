@@ -18,6 +18,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 
 from aiges import errors, protocol
 from aiges.errors import AigesError
+from aiges.server import gone
 from aiges.server.state import STATE, WEBSOCKETS
 from aiges.service import sessions
 from aiges.service.core import Service
@@ -39,8 +40,9 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     session: Session | None = None
     reason = "websocket closed"
     clock = _ReadClock(state.config.ws_read_timeout_s)
+    watch = gone.SessionWatch(request, state)  # the client leaves mid-call: wrapperCancel
     try:
-        session = await _open(ws, state, clock, request.headers)
+        session = await _open(ws, state, clock, watch, request.headers)
         if session is not None:
             await _converse(ws, state, session, clock)
     except AigesError as exc:
@@ -50,6 +52,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         await _send_error(ws, exc, session.sid if session else "")
     finally:
         clock.stop()
+        watch.close()
         websockets.discard(ws)
         if session is not None:
             session.listener = None
@@ -64,7 +67,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
 
 
 async def _open(ws: web.WebSocketResponse, state: Service, clock: _ReadClock,
-                carrier=None) -> Session | None:
+                watch: gone.SessionWatch, carrier=None) -> Session | None:
     """The session of the first frame, that frame written; None if the client left.
     ``carrier``: the upgrade request's headers (the caller's traceparent)."""
     try:
@@ -74,7 +77,8 @@ async def _open(ws: web.WebSocketResponse, state: Service, clock: _ReadClock,
         raise
     if doc is None:
         return None
-    return await sessions.open_session(state, doc, MODE, ack=True, carrier=carrier)
+    return await sessions.open_session(state, doc, MODE, ack=True, carrier=carrier,
+                                       opened=watch.watch)
 
 
 async def _converse(ws: web.WebSocketResponse, state: Service, session: Session,

@@ -15,6 +15,7 @@ import logging
 from dataclasses import dataclass, field
 
 from aiges import errors
+from aiges.cancel import gone_error, reason_of
 from aiges.errors import AigesError
 from aiges.pool import NoInstance
 from aiges.protocol import Request, new_sid
@@ -81,6 +82,9 @@ class Pending:
             return _done(self.state, self.route, self.started, sid, body, spec)
         except Exception as exc:  # noqa: BLE001 - every request gets its answer
             return failed(self.state, self.route, self.started, sid, exc, spec)
+        except asyncio.CancelledError as exc:  # given up (aiges.cancel): counted, no answer
+            failed(self.state, self.route, self.started, sid, gone_error(reason_of(exc)), spec)
+            raise
 
 
 def begin(service: Service, spec: Spec, body: bytes, route: str, started: float,

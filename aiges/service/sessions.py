@@ -7,6 +7,8 @@ that runs each step once however often it is called.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from aiges.errors import AigesError
 from aiges.protocol import Request
 from aiges.service.core import Service
@@ -14,26 +16,32 @@ from aiges.sessions import Session
 
 
 async def open_session(service: Service, doc: dict, mode: str, sid: str | None = None,
-                       ack: bool = False, carrier=None) -> Session:
+                       ack: bool = False, carrier=None,
+                       opened: Callable[[Session], None] | None = None) -> Session:
     """A session of transport ``mode`` from its first frame ``doc`` (payload optional),
     that frame's data written. Refused (and accounted) when the frame is invalid, the
     engine has no session mode or the session limit is reached. ``ack``: an empty first
     result when the first write yields none (upstream's WebSocket sends one).
-    ``carrier``: the opening request's headers or metadata (the caller's traceparent)."""
+    ``carrier``: the opening request's headers or metadata (the caller's traceparent).
+    ``opened``: called with the session before its first write (a transport watching
+    its client for it)."""
     try:
         req = service.parse(doc, sid, need_payload=False)
     except AigesError as exc:
         service.sessions.reject(sid or "-", mode, exc)
         raise
-    return await open_request(service, req, mode, ack, carrier)
+    return await open_request(service, req, mode, ack, carrier, opened)
 
 
 async def open_request(service: Service, req: Request, mode: str, ack: bool = False,
-                       carrier=None) -> Session:
+                       carrier=None, opened: Callable[[Session], None] | None = None
+                       ) -> Session:
     """A session from a first frame a transport parsed itself (another wire format:
     aiges.oip's gRPC streams), that frame's data written."""
     session = await service.sessions.open(req.sid, req.params, req.psr_ids, req.outputs, mode,
                                           ack=ack, carrier=carrier)
+    if opened is not None:
+        opened(session)
     if req.data:
         await session.write(req.data)
     return session

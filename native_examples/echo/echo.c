@@ -6,7 +6,9 @@
  *
  * This file: the one-shot calls, wrapperExec/ExecFree (sync),
  * wrapperExecAsync and wrapperExecBatch (the aiges batch extension). Request params that change behaviour:
- *   delay_ms=N        sleep N ms first (async: in the worker)
+ *   delay_ms=N        sleep N ms first (async: in the worker); wrapperCancel of the
+ *                     request's usrTag cuts it short: error 30007, no output (async:
+ *                     the callback, at once, with 30007), counted in "cancelled"
  *   fail=N            return N (async: cb(usrTag, NULL, N)), no output
  *   empty=true        succeed with no output (*respData / cb data NULL)
  *   show_config=true  add a "config" node with the wrapperInit pairs
@@ -102,7 +104,8 @@ int WrapperAPI wrapperExec(const char* usrTag, pParamList params, pDataList reqD
         rc = echo_ctrl_later(usrTag, o.late_ctrl_ms);
     if (rc)
         return rc;
-    echo_sleep_ms(o.delay_ms);
+    if (echo_sleep_tag_ms(usrTag, o.delay_ms) == ECHO_ERR_CANCELLED)
+        return ECHO_ERR_CANCELLED;
     if (o.fail)
         return o.fail;
     if (o.empty)
@@ -198,6 +201,7 @@ int WrapperAPI wrapperExecFree(const char* usrTag, pDataList* respData)
  * never read: the loader may already have forgotten it. */
 struct job {
     const char* usrTag;
+    char tag[128]; /* its text, copied while the call lasts: for wrapperCancel */
     wrapperCallback cb;
     struct options o;
     pDataList resp;
@@ -205,13 +209,16 @@ struct job {
 
 static void run_job(struct job* j)
 {
-    int stopped = echo_sleep_ms(j->o.delay_ms);
+    /* fini: no callback; cancel: called back at once with 30007, as a sync call returns */
+    int stopped = echo_sleep_tag_ms(j->tag, j->o.delay_ms);
+    int cancelled = stopped == ECHO_ERR_CANCELLED;
     int calls = 0;
-    if (!stopped && !j->o.no_callback) {
-        pDataList data = j->o.fail ? NULL : j->resp;
-        calls = j->o.twice ? 2 : 1;
+    if ((!stopped || cancelled) && !j->o.no_callback) {
+        int ret = cancelled ? ECHO_ERR_CANCELLED : j->o.fail;
+        pDataList data = ret ? NULL : j->resp;
+        calls = j->o.twice && !cancelled ? 2 : 1;
         for (int i = 0; i < calls; i++)
-            j->cb(j->usrTag, data, j->o.fail);
+            j->cb(j->usrTag, data, ret);
     }
     /* The loader copied the result inside the callback. */
     echo_list_free(j->resp);
@@ -244,6 +251,7 @@ int WrapperAPI wrapperExecAsync(const char* usrTag, pParamList params, pDataList
         return rc;
     }
     j->usrTag = usrTag;
+    snprintf(j->tag, sizeof j->tag, "%s", usrTag ? usrTag : "");
     j->cb = cb;
     echo_ctrl_exec(usrTag); /* now, on the caller's thread, while usrTag is valid */
     echo_count(C_ASYNC, 1, C_LIVE_EXEC, 1, C_END);

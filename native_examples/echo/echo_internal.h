@@ -21,14 +21,15 @@ enum {
     ECHO_ERR_NOMEM = 30003,
     ECHO_ERR_RES = 30004,    /* unknown resource id */
     ECHO_ERR_THREAD = 30005, /* pthread_create failed */
-    ECHO_ERR_CTRL = 30006    /* unknown CtrlType */
+    ECHO_ERR_CTRL = 30006,   /* unknown CtrlType */
+    ECHO_ERR_CANCELLED = 30007 /* stopped early: wrapperCancel named its usrTag */
 };
 
 /* Counters in counters_file, in the order of the line (live_sessions is
  * derived: create - destroy). */
 enum {
     C_INIT, C_FINI, C_EXEC, C_EXECFREE, C_LIVE_EXEC, C_ASYNC, C_CALLBACKS,
-    C_CREATE, C_DESTROY, C_LOADRES, C_UNLOADRES, C_COUNT
+    C_CREATE, C_DESTROY, C_LOADRES, C_UNLOADRES, C_CANCELS, C_CANCELLED, C_COUNT
 };
 #define C_END (-1)
 
@@ -41,6 +42,11 @@ void echo_fail_requested(int code);
 
 /* Sleep ms milliseconds unless wrapperFini runs; returns 1 if it does. */
 int echo_sleep_ms(int ms);
+
+/* Sleep ms milliseconds for the request or session `tag` (a copy of its usrTag):
+ * 0 when the time is up, 1 if wrapperFini runs, ECHO_ERR_CANCELLED (counted in
+ * "cancelled") as soon as wrapperCancel(tag) comes, or at once if it came already. */
+int echo_sleep_tag_ms(const char* tag, int ms);
 
 /* Async work in flight: wrapperFini waits until none is left. */
 void echo_async_begin(void);

@@ -7,6 +7,8 @@
  *   fail_write=N   every wrapperWrite returns N
  *   delay_ms=N     async sessions: the worker waits N ms before each delivery
  *                  (cut short by wrapperDestroy)
+ *   write_delay_ms=N  every wrapperWrite waits N ms first; wrapperCancel of the
+ *                  session's usrTag cuts it short: error 30007, counted in "cancelled"
  */
 #define _POSIX_C_SOURCE 200809L
 #include "echo_internal.h"
@@ -26,7 +28,8 @@ struct session {
     struct session* next_live; /* registry link */
     const char* usrTag;        /* passed back to cb as given, never read */
     wrapperCallback cb;
-    int fail_write, delay_ms;
+    int fail_write, delay_ms, write_delay_ms;
+    char tag[128];             /* usrTag's text, copied at create: for wrapperCancel */
     unsigned long long writes, bytes;
     char debug[96]; /* wrapperDebugInfo text, valid while the session lives */
     /* sync sessions; calls for one session are sequential, so no lock */
@@ -135,6 +138,8 @@ WrapperAPI const void* wrapperCreate(const char* usrTag, pParamList params, wrap
         rc = echo_param_int(params, "fail_write", &s->fail_write);
     if (!rc)
         rc = echo_param_int(params, "delay_ms", &s->delay_ms);
+    if (!rc)
+        rc = echo_param_int(params, "write_delay_ms", &s->write_delay_ms);
     if (!rc && fail_create) {
         echo_fail_requested(fail_create);
         rc = fail_create;
@@ -147,6 +152,7 @@ WrapperAPI const void* wrapperCreate(const char* usrTag, pParamList params, wrap
     if (s->fail_write)
         echo_fail_requested(s->fail_write);
     s->usrTag = usrTag;
+    snprintf(s->tag, sizeof s->tag, "%s", usrTag ? usrTag : "");
     s->cb = echo_push() ? cb : NULL;
     s->pending_tail = &s->pending;
     s->qtail = &s->qhead;
@@ -173,6 +179,8 @@ int WrapperAPI wrapperWrite(const void* handle, pDataList reqData)
         return ECHO_ERR_HANDLE;
     if (s->fail_write)
         return s->fail_write;
+    if (s->write_delay_ms > 0 && echo_sleep_tag_ms(s->tag, s->write_delay_ms) == ECHO_ERR_CANCELLED)
+        return ECHO_ERR_CANCELLED;
     pDataList copy;
     if (echo_list_copy(reqData, &copy))
         return ECHO_ERR_NOMEM;

@@ -31,6 +31,13 @@ static pthread_cond_t g_life_cv = PTHREAD_COND_INITIALIZER;
 static int g_stopping;
 static int g_async_pending;
 
+/* ---- wrapperCancel: the last tags cancelled (copies), under g_life_mu. A ring is
+ * enough: tags are unique sids, and a cancel matters only while its call runs. */
+#define CANCEL_RING 64
+#define TAG_MAX 128
+static char g_cancelled[CANCEL_RING][TAG_MAX];
+static unsigned g_cancel_next;
+
 /* ---- codes asked for by requests (a small ring is plenty for tests) ---- */
 static pthread_mutex_t g_fail_mu = PTHREAD_MUTEX_INITIALIZER;
 static int g_fail_codes[32];
@@ -62,10 +69,10 @@ static void write_counters_locked(void)
     fprintf(f,
             "init=%lld fini=%lld exec=%lld execfree=%lld live_exec=%lld async=%lld "
             "callbacks=%lld create=%lld destroy=%lld live_sessions=%lld loadres=%lld "
-            "unloadres=%lld\n",
+            "unloadres=%lld cancels=%lld cancelled=%lld\n",
             c[C_INIT], c[C_FINI], c[C_EXEC], c[C_EXECFREE], c[C_LIVE_EXEC], c[C_ASYNC],
             c[C_CALLBACKS], c[C_CREATE], c[C_DESTROY], c[C_CREATE] - c[C_DESTROY],
-            c[C_LOADRES], c[C_UNLOADRES]);
+            c[C_LOADRES], c[C_UNLOADRES], c[C_CANCELS], c[C_CANCELLED]);
     if (fclose(f) == 0)
         rename(g_counters_tmp, g_counters_path);
 }
@@ -117,6 +124,57 @@ int echo_sleep_ms(int ms)
     int stopping = g_stopping;
     pthread_mutex_unlock(&g_life_mu);
     return stopping;
+}
+
+static int cancelled_locked(const char* tag)
+{
+    for (unsigned i = 0; i < CANCEL_RING; i++)
+        if (g_cancelled[i][0] && strncmp(g_cancelled[i], tag, TAG_MAX) == 0)
+            return 1;
+    return 0;
+}
+
+int echo_sleep_tag_ms(const char* tag, int ms)
+{
+    if (!tag || !*tag)
+        return echo_sleep_ms(ms);
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += ms / 1000;
+    until.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&g_life_mu);
+    int cancelled = cancelled_locked(tag);
+    while (ms > 0 && !g_stopping && !cancelled) {
+        if (pthread_cond_timedwait(&g_life_cv, &g_life_mu, &until) == ETIMEDOUT)
+            break;
+        cancelled = cancelled_locked(tag);
+    }
+    int stopping = g_stopping;
+    pthread_mutex_unlock(&g_life_mu);
+    if (cancelled && ms > 0) {
+        echo_count(C_CANCELLED, 1, C_END);
+        return ECHO_ERR_CANCELLED;
+    }
+    return stopping;
+}
+
+/* aiges extension: remember the tag and wake every sleeper; the one sleeping for it
+ * returns early. Quick, any thread, a tag never seen is fine. */
+int WrapperAPI wrapperCancel(const char* usrTag)
+{
+    if (!usrTag)
+        return ECHO_ERR_ARG;
+    pthread_mutex_lock(&g_life_mu);
+    char* slot = g_cancelled[g_cancel_next++ % CANCEL_RING];
+    snprintf(slot, TAG_MAX, "%s", usrTag);
+    pthread_cond_broadcast(&g_life_cv);
+    pthread_mutex_unlock(&g_life_mu);
+    echo_count(C_CANCELS, 1, C_END);
+    return 0;
 }
 
 void echo_async_begin(void)
@@ -347,6 +405,7 @@ WrapperAPI const char* wrapperError(int errNum)
     case ECHO_ERR_RES: return "echo: unknown resource";
     case ECHO_ERR_THREAD: return "echo: cannot start thread";
     case ECHO_ERR_CTRL: return "echo: unknown control type";
+    case ECHO_ERR_CANCELLED: return "echo: cancelled (wrapperCancel)";
     }
     return fail_was_requested(errNum) ? "echo: failure requested" : "echo: unknown error";
 }

@@ -7,8 +7,9 @@
  *   fault=NAME  what goes wrong (default: nothing; output "result" = "ok"):
  *     crash          SIGSEGV in the call
  *     abort          abort() in the call
- *     hang           never return (sleeps in short slices until wrapperFini)
- *     slow           sleep `ms` first, then succeed
+ *     hang           never return (sleeps until wrapperFini; wrapperCancel does not stop it)
+ *     slow           sleep `ms` first, then succeed; wrapperCancel of the request's (or
+ *                    session's) usrTag cuts the sleep short: error 5006, no output
  *     error          return `code` (default 5001); wrapperError names it
  *     empty          succeed with no output (NULL list)
  *     null_handle    wrapperCreate returns NULL with *errNum 0
@@ -40,6 +41,7 @@
 #include <time.h>
 
 enum { ERR_ARG = 5002, ERR_NOMEM = 5003, ERR_HANDLE = 5004, ERR_THREAD = 5005,
+       ERR_CANCELLED = 5006,
        DEFAULT_CODE = 5001, BAD_STATUS = 7 };
 
 enum fault { F_NONE, F_CRASH, F_ABORT, F_HANG, F_SLOW, F_ERROR, F_EMPTY, F_NULL_HANDLE,
@@ -58,10 +60,10 @@ struct options {
 
 /* ---- counters ---- */
 enum { C_INIT, C_FINI, C_EXEC, C_EXECFREE, C_LIVE_EXEC, C_ASYNC, C_CALLBACKS, C_CREATE,
-       C_DESTROY, C_HUNG, C_FINI_LIVE, C_COUNT };
+       C_DESTROY, C_HUNG, C_FINI_LIVE, C_CANCELS, C_CANCELLED, C_COUNT };
 static const char* const NAMES[] = {"init", "fini", "exec", "execfree", "live_exec", "async",
                                     "callbacks", "create", "destroy", "hung",
-                                    "fini_saw_live_sessions"};
+                                    "fini_saw_live_sessions", "cancels", "cancelled"};
 static pthread_mutex_t g_count_mu = PTHREAD_MUTEX_INITIALIZER;
 static long long g_count[C_COUNT];
 static char g_path[1024]; /* "" = no counters file */
@@ -107,6 +109,47 @@ static int sleep_ms(int ms)
     }
     int stopping = g_stopping;
     pthread_mutex_unlock(&g_life_mu);
+    return stopping;
+}
+
+/* ---- wrapperCancel: the last tags cancelled (copies), under g_life_mu ---- */
+#define CANCEL_RING 64
+#define TAG_MAX 128
+static char g_cancelled[CANCEL_RING][TAG_MAX];
+static unsigned g_cancel_next;
+
+static int cancelled_locked(const char* tag)
+{
+    for (int i = 0; i < CANCEL_RING; i++)
+        if (g_cancelled[i][0] && strncmp(g_cancelled[i], tag, TAG_MAX) == 0)
+            return 1;
+    return 0;
+}
+
+/* sleep_ms for the request or session `tag`: 2 as soon as wrapperCancel(tag) comes
+ * (counted in "cancelled"), 1 if wrapperFini runs, 0 when the time is up. */
+static int sleep_tag_ms(const char* tag, int ms)
+{
+    if (!tag || !tag[0] || ms <= 0)
+        return sleep_ms(ms);
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    long long ns = until.tv_nsec + (long long)(ms % 1000) * 1000000LL;
+    until.tv_sec += ms / 1000 + ns / 1000000000LL;
+    until.tv_nsec = ns % 1000000000LL;
+    pthread_mutex_lock(&g_life_mu);
+    int cancelled = cancelled_locked(tag);
+    while (!g_stopping && !cancelled) {
+        if (pthread_cond_timedwait(&g_life_cv, &g_life_mu, &until) == ETIMEDOUT)
+            break;
+        cancelled = cancelled_locked(tag);
+    }
+    int stopping = g_stopping;
+    pthread_mutex_unlock(&g_life_mu);
+    if (cancelled) {
+        count(C_CANCELLED, 1);
+        return 2;
+    }
     return stopping;
 }
 
@@ -167,14 +210,18 @@ static int parse(pParamList params, struct options* o)
     return rc || o->ms < 0 ? ERR_ARG : 0;
 }
 
-/* The faults that act inside the call itself; returns a code, or 0 to go on. */
-static int act(const struct options* o)
+/* The faults that act inside the call itself, for the request or session `tag`;
+ * returns a code, or 0 to go on. */
+static int act(const struct options* o, const char* tag)
 {
     switch (o->fault) {
     case F_CRASH: raise(SIGSEGV); break;
     case F_ABORT: abort();
     case F_HANG: hang(); break;
-    case F_SLOW: sleep_ms(o->ms); break;
+    case F_SLOW:
+        if (sleep_tag_ms(tag, o->ms) == 2)
+            return ERR_CANCELLED;
+        break;
     case F_ERROR: return o->code;
     case F_UNHEALTHY: __atomic_store_n(&g_unhealthy, 1, __ATOMIC_SEQ_CST); break;
     case F_HEALTHY: __atomic_store_n(&g_unhealthy, 0, __ATOMIC_SEQ_CST); break;
@@ -266,6 +313,7 @@ WrapperAPI const char* wrapperError(int errNum)
     case ERR_NOMEM: return "faulty: out of memory";
     case ERR_HANDLE: return "faulty: unknown handle";
     case ERR_THREAD: return "faulty: cannot start thread";
+    case ERR_CANCELLED: return "faulty: cancelled (wrapperCancel)";
     }
     return "faulty: requested error";
 }
@@ -280,11 +328,25 @@ int WrapperAPI wrapperHealth(char* detail, unsigned int detailLen)
     return 1;
 }
 
+/* aiges extension: the request or session `usrTag` is no longer wanted: a slow fault
+ * sleeping for it returns early (a hang does not). Quick, any thread. */
+int WrapperAPI wrapperCancel(const char* usrTag)
+{
+    if (!usrTag)
+        return ERR_ARG;
+    pthread_mutex_lock(&g_life_mu);
+    snprintf(g_cancelled[g_cancel_next++ % CANCEL_RING], TAG_MAX, "%s", usrTag);
+    pthread_cond_broadcast(&g_life_cv);
+    pthread_mutex_unlock(&g_life_mu);
+    count(C_CANCELS, 1);
+    return 0;
+}
+
 /* ---- once, sync ---- */
 int WrapperAPI wrapperExec(const char* usrTag, pParamList params, pDataList reqData,
                            pDataList* respData, unsigned int psrIds[], int psrCnt)
 {
-    (void)usrTag, (void)reqData, (void)psrIds, (void)psrCnt;
+    (void)reqData, (void)psrIds, (void)psrCnt;
     count(C_EXEC, 1);
     if (!respData)
         return ERR_ARG;
@@ -292,7 +354,7 @@ int WrapperAPI wrapperExec(const char* usrTag, pParamList params, pDataList reqD
     struct options o;
     int rc = parse(params, &o);
     if (!rc)
-        rc = act(&o);
+        rc = act(&o, usrTag);
     if (rc || o.fault == F_EMPTY)
         return rc;
     *respData = result(DataOnce, o.fault == F_BAD_STATUS);
@@ -319,13 +381,16 @@ struct job {
     const char* usrTag; /* passed back, never read */
     wrapperCallback cb;
     struct options o;
+    char tag[TAG_MAX]; /* its text, copied during the call: for wrapperCancel */
 };
 
 static void* job_main(void* arg)
 {
     struct job* j = arg;
     int wait = j->o.fault == F_LATE_CALLBACK || j->o.fault == F_SLOW ? j->o.ms : 0;
-    if (!sleep_ms(wait) && j->o.fault != F_NEVER_CALLBACK) {
+    /* slow stops when cancelled (no callback); late_callback ignores it: it calls back late */
+    int stopped = j->o.fault == F_SLOW ? sleep_tag_ms(j->tag, wait) : sleep_ms(wait);
+    if (!stopped && j->o.fault != F_NEVER_CALLBACK) {
         int ret = j->o.fault == F_ERROR ? j->o.code : 0;
         pDataList data = ret || j->o.fault == F_EMPTY
                              ? NULL
@@ -350,11 +415,12 @@ int WrapperAPI wrapperExecAsync(const char* usrTag, pParamList params, pDataList
     if (rc || !cb)
         return ERR_ARG;
     if (o.fault == F_CRASH || o.fault == F_ABORT || o.fault == F_HANG)
-        return act(&o); /* in ExecAsync itself, on the loader's thread */
+        return act(&o, usrTag); /* in ExecAsync itself, on the loader's thread */
     struct job* j = malloc(sizeof *j);
     if (!j)
         return ERR_NOMEM;
-    *j = (struct job){usrTag, cb, o};
+    *j = (struct job){usrTag, cb, o, ""};
+    snprintf(j->tag, sizeof j->tag, "%s", usrTag ? usrTag : "");
     pending(1);
     pthread_t t;
     pthread_attr_t attr;
@@ -374,6 +440,7 @@ int WrapperAPI wrapperExecAsync(const char* usrTag, pParamList params, pDataList
 struct session {
     struct options o;
     const void* usrTag;
+    char tag[TAG_MAX];  /* usrTag's text, copied at create: for wrapperCancel */
     wrapperCallback cb; /* NULL: results are read */
     pDataList ready;    /* one result waiting for wrapperRead */
     pDataList given;    /* the last one read, freed at the next read or destroy */
@@ -399,6 +466,7 @@ WrapperAPI const void* wrapperCreate(const char* usrTag, pParamList params, wrap
     }
     s->o = o;
     s->usrTag = usrTag;
+    snprintf(s->tag, sizeof s->tag, "%s", usrTag ? usrTag : "");
     s->cb = __atomic_load_n(&g_push, __ATOMIC_RELAXED) ? cb : NULL;
     count(C_CREATE, 1);
     return s;
@@ -409,7 +477,7 @@ int WrapperAPI wrapperWrite(const void* handle, pDataList reqData)
     struct session* s = (struct session*)handle;
     if (!s)
         return ERR_HANDLE;
-    int rc = act(&s->o);
+    int rc = act(&s->o, s->tag);
     if (rc)
         return rc;
     DataStatus last = DataContinue;

@@ -17,6 +17,7 @@ enum {
     STREAM_ERR_THREAD = 40004, /* pthread_create failed */
     STREAM_ERR_TYPE = 40005,   /* an input that is not DataText */
     STREAM_ERR_ENDED = 40006,  /* input for a key (or session) that has ended */
+    STREAM_ERR_CANCELLED = 40007, /* a write cut short: wrapperCancel named its session */
     /* fail_at_chunk=K makes write K return STREAM_ERR_FAIL + K, so that
      * wrapperError can name the chunk without any shared state. */
     STREAM_ERR_FAIL = 41000,
@@ -27,7 +28,7 @@ enum {
  * libecho's; live_sessions is derived: create - destroy). */
 enum {
     C_INIT, C_FINI, C_EXEC, C_EXECFREE, C_LIVE_EXEC, C_ASYNC, C_CALLBACKS,
-    C_CREATE, C_DESTROY, C_LOADRES, C_UNLOADRES, C_COUNT
+    C_CREATE, C_DESTROY, C_LOADRES, C_UNLOADRES, C_CANCELS, C_CANCELLED, C_COUNT
 };
 #define C_END (-1)
 
@@ -38,6 +39,11 @@ void stream_count(int counter, ...);
 /* Config push=true: sessions deliver through the callback of wrapperCreate;
  * otherwise they are read (the loader hands every session a callback). */
 int stream_push(void);
+
+/* Waits ms for the session `tag` (a copy of its usrTag): 0 when the time is up,
+ * STREAM_ERR_CANCELLED (counted in "cancelled") as soon as wrapperCancel(tag) comes,
+ * or at once if it came already (stream_state.c). */
+int stream_sleep_tag_ms(const char* tag, int ms);
 
 /* ---- params and lists (stream_state.c) ---- */
 /* *out = integer value of key in [0, max] (left as is when absent);

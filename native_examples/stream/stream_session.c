@@ -7,6 +7,9 @@
  *   final_delay_ms=N  the summary comes N ms after the write that ends the
  *                     input, from the session's worker thread (sync sessions
  *                     get one too); wrapperDestroy cancels it
+ *   chunk_delay_ms=N  every write takes N ms first (the work a chunk costs);
+ *                     wrapperCancel of the session's usrTag cuts it short with
+ *                     STREAM_ERR_CANCELLED, counted in "cancelled"
  *   fail_at_chunk=K   write number K returns STREAM_ERR_FAIL + K
  *                     (wrapperError: "stream: failure requested at chunk K")
  */
@@ -30,7 +33,8 @@ struct session {
     struct session* next_live; /* registry link */
     const char* usrTag;        /* passed back to cb as given, never read */
     wrapperCallback cb;
-    int final_delay_ms, fail_at_chunk;
+    int final_delay_ms, fail_at_chunk, chunk_delay_ms;
+    char tag[128]; /* usrTag's text, copied at create: for wrapperCancel */
     /* Touched only by the session's own calls, which are sequential. */
     unsigned long long writes;
     struct inputs in;
@@ -175,6 +179,8 @@ WrapperAPI const void* wrapperCreate(const char* usrTag, pParamList params, wrap
     if (!rc)
         rc = stream_param_int(params, "fail_at_chunk", STREAM_FAIL_MAX, &s->fail_at_chunk);
     if (!rc)
+        rc = stream_param_int(params, "chunk_delay_ms", 3600 * 1000, &s->chunk_delay_ms);
+    if (!rc)
         rc = inputs_init(&s->in);
     if (!rc)
         rc = init_sync(s);
@@ -185,6 +191,7 @@ WrapperAPI const void* wrapperCreate(const char* usrTag, pParamList params, wrap
         return NULL;
     }
     s->usrTag = usrTag;
+    snprintf(s->tag, sizeof s->tag, "%s", usrTag ? usrTag : "");
     s->cb = stream_push() ? cb : NULL;
     s->pending_tail = &s->pending;
     s->qtail = &s->qhead;
@@ -257,6 +264,8 @@ int WrapperAPI wrapperWrite(const void* handle, pDataList reqData)
         return STREAM_ERR_HANDLE;
     if (++s->writes == (unsigned long long)s->fail_at_chunk)
         return STREAM_ERR_FAIL + s->fail_at_chunk;
+    if (s->chunk_delay_ms > 0 && stream_sleep_tag_ms(s->tag, s->chunk_delay_ms))
+        return STREAM_ERR_CANCELLED;
     int rc = inputs_check(&s->in, reqData);
     if (rc || !reqData)
         return rc;

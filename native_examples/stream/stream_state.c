@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <pthread.h>
+#include <time.h>
 
 #ifndef STREAM_VERSION
 #define STREAM_VERSION "stream/1.0.0"
@@ -36,10 +37,10 @@ static void write_counters_locked(void)
     fprintf(f,
             "init=%lld fini=%lld exec=%lld execfree=%lld live_exec=%lld async=%lld "
             "callbacks=%lld create=%lld destroy=%lld live_sessions=%lld loadres=%lld "
-            "unloadres=%lld\n",
+            "unloadres=%lld cancels=%lld cancelled=%lld\n",
             c[C_INIT], c[C_FINI], c[C_EXEC], c[C_EXECFREE], c[C_LIVE_EXEC], c[C_ASYNC],
             c[C_CALLBACKS], c[C_CREATE], c[C_DESTROY], c[C_CREATE] - c[C_DESTROY],
-            c[C_LOADRES], c[C_UNLOADRES]);
+            c[C_LOADRES], c[C_UNLOADRES], c[C_CANCELS], c[C_CANCELLED]);
     if (fclose(f) == 0)
         rename(g_counters_tmp, g_counters_path);
 }
@@ -54,6 +55,57 @@ void stream_count(int counter, ...)
     write_counters_locked();
     pthread_mutex_unlock(&g_count_mu);
     va_end(ap);
+}
+
+/* ---- wrapperCancel: the last tags cancelled (copies); their waits end early ---- */
+#define CANCEL_RING 64
+#define TAG_MAX 128
+static pthread_mutex_t g_cancel_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t g_cancel_cv = PTHREAD_COND_INITIALIZER;
+static char g_cancelled[CANCEL_RING][TAG_MAX];
+static unsigned g_cancel_next;
+
+static int cancelled_locked(const char* tag)
+{
+    for (int i = 0; i < CANCEL_RING; i++)
+        if (g_cancelled[i][0] && strncmp(g_cancelled[i], tag, TAG_MAX) == 0)
+            return 1;
+    return 0;
+}
+
+int stream_sleep_tag_ms(const char* tag, int ms)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    long long ns = until.tv_nsec + (long long)(ms % 1000) * 1000000LL;
+    until.tv_sec += ms / 1000 + ns / 1000000000LL;
+    until.tv_nsec = ns % 1000000000LL;
+    pthread_mutex_lock(&g_cancel_mu);
+    int cancelled = cancelled_locked(tag);
+    while (ms > 0 && !cancelled) {
+        if (pthread_cond_timedwait(&g_cancel_cv, &g_cancel_mu, &until) == ETIMEDOUT)
+            break;
+        cancelled = cancelled_locked(tag);
+    }
+    pthread_mutex_unlock(&g_cancel_mu);
+    if (!cancelled)
+        return 0;
+    stream_count(C_CANCELLED, 1, C_END);
+    return STREAM_ERR_CANCELLED;
+}
+
+/* aiges extension: the session `usrTag` is no longer wanted; a write of it waiting
+ * chunk_delay_ms returns early. Quick, any thread, an unknown tag is fine. */
+int WrapperAPI wrapperCancel(const char* usrTag)
+{
+    if (!usrTag)
+        return STREAM_ERR_ARG;
+    pthread_mutex_lock(&g_cancel_mu);
+    snprintf(g_cancelled[g_cancel_next++ % CANCEL_RING], TAG_MAX, "%s", usrTag);
+    pthread_cond_broadcast(&g_cancel_cv);
+    pthread_mutex_unlock(&g_cancel_mu);
+    stream_count(C_CANCELS, 1, C_END);
+    return 0;
 }
 
 static char* dup_str(const char* s)
@@ -208,6 +260,7 @@ WrapperAPI const char* wrapperError(int errNum)
     case STREAM_ERR_THREAD: return "stream: cannot start thread";
     case STREAM_ERR_TYPE: return "stream: only text input";
     case STREAM_ERR_ENDED: return "stream: input already ended";
+    case STREAM_ERR_CANCELLED: return "stream: cancelled (wrapperCancel)";
     }
     if (errNum > STREAM_ERR_FAIL && errNum <= STREAM_ERR_FAIL + STREAM_FAIL_MAX) {
         /* Per thread: the text stays valid until this thread asks again,

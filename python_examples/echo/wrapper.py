@@ -3,11 +3,14 @@ upstream aiges SDK style, so the loader's behaviour tests run against both kinds
 
 Once: every input comes back unchanged, plus "params" (the params as JSON), "psr_ids"
 when a resource id is given, and "config" (the init config) with show_config=true.
-Params: delay_ms, fail=N (error N), empty=true (no output).
+Params: delay_ms, fail=N (error N), empty=true (no output). wrapperCancel (an aiges
+extension) of a request's usrTag cuts its delay_ms short: error 30007, counted in
+"cancelled".
 Batches (wrapperOnceExecBatch, [batch] maxSize > 1): fail_batch=N fails the whole call,
 show_batch=true adds "batch" (the call's number of requests).
 Sessions: each write's inputs come back; fail_create=N, fail_write=N, delay_ms
-(pushed sessions). Init config: counters_file (the C engine's counters line; "{version}"
+(pushed sessions), write_delay_ms (every write waits first; wrapperCancel of the
+session's sid cuts it short: error 30007). Init config: counters_file (the C engine's counters line; "{version}"
 in it becomes the version, '/' as '-'), push=true (deliver session results with
 callback instead of wrapperRead).
 """
@@ -23,7 +26,9 @@ from aiges.sdk import WrapperBase, StringBodyField, StringParamField
 from aiges.utils.log import log
 
 COUNTERS = ("init", "fini", "exec", "execfree", "live_exec", "async", "callbacks", "create",
-            "destroy", "live_sessions", "loadres", "unloadres")
+            "destroy", "live_sessions", "loadres", "unloadres", "cancels", "cancelled")
+CANCELLED = 30007  # a call cut short by wrapperCancel, as the C echo's code
+CANCEL_MEMORY = 64  # tags cancelled before their call started, remembered
 
 
 class UserRequest(object):
@@ -55,6 +60,7 @@ class Session:
         self.sid = sid
         self.fail_write = int(params.get("fail_write", 0))
         self.delay_ms = int(params.get("delay_ms", 0))
+        self.write_delay_ms = int(params.get("write_delay_ms", 0))
         self.pending = []
         self.push = push
         self.jobs = queue.Queue()
@@ -88,6 +94,36 @@ class Wrapper(WrapperBase):
         self.counters_path = ""
         self.sessions = {}
         self.next_handle = 0
+        # wrapperCancel: tag -> Event of the calls waiting now, and tags cancelled early.
+        self.waits = {}
+        self.cancelled = []
+
+    def wait(self, tag, ms):
+        """Sleep ms for the request or session ``tag``; False when wrapperCancel(tag)
+        cut it short (or came before)."""
+        with self.lock:
+            if tag in self.cancelled:
+                stop = None
+            else:
+                stop = self.waits.setdefault(tag, threading.Event())
+        if stop is None or stop.wait(ms / 1000):
+            self.count(cancelled=1)
+            return False
+        with self.lock:
+            self.waits.pop(tag, None)
+        return True
+
+    def wrapperCancel(self, usrTag: str) -> int:
+        """aiges extension: the request or session ``usrTag`` is no longer wanted; the
+        call waiting for it returns early. Any thread, quick."""
+        with self.lock:
+            stop = self.waits.pop(usrTag, None)
+            if stop is None:
+                self.cancelled = (self.cancelled + [usrTag])[-CANCEL_MEMORY:]
+        if stop is not None:
+            stop.set()
+        self.count(cancels=1)
+        return 0
 
     def count(self, **changes):
         with self.lock:
@@ -120,13 +156,15 @@ class Wrapper(WrapperBase):
         return True, ""
 
     def wrapperError(self, ret: int) -> str:
+        if ret == CANCELLED:
+            return "echo: cancelled (wrapperCancel)"
         return "echo: failure requested"
 
     def wrapperOnceExec(self, params: {}, reqData: DataListCls, usrTag: str = "",
                         persId: int = 0) -> Response:
         self.count(exec=1, execfree=1)
-        if int(params.get("delay_ms", 0)):
-            time.sleep(int(params["delay_ms"]) / 1000)
+        if int(params.get("delay_ms", 0)) and not self.wait(usrTag, int(params["delay_ms"])):
+            return Response().response_err(CANCELLED)
         return self.answer(params, reqData, persId)
 
     def answer(self, params, reqData, persId=0):
@@ -179,6 +217,8 @@ class Wrapper(WrapperBase):
             return 30001
         if session.fail_write:
             return session.fail_write
+        if session.write_delay_ms and not self.wait(session.sid, session.write_delay_ms):
+            return CANCELLED
         outputs = [node_copy(node) for node in req.list]
         if session.push:
             self.count(callbacks=1)

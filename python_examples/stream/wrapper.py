@@ -17,6 +17,9 @@ wrapperCreate params:
                       (sync: readable then; push: sent then); wrapperDestroy cancels it
   fail_at_chunk=K     write number K returns 41000+K
                       (wrapperError: "stream: failure requested at chunk K")
+  chunk_delay_ms=N    every write takes N ms first (the work a chunk costs);
+                      wrapperCancel (an aiges extension) of the session's sid cuts it
+                      short: 40007, counted in "cancelled"
 """
 import heapq
 import itertools
@@ -46,6 +49,7 @@ ERR_NOMEM = 40003
 ERR_THREAD = 40004    # cannot start the worker thread
 ERR_TYPE = 40005      # an input that is not DataText
 ERR_ENDED = 40006     # input for a key (or session) that has ended
+ERR_CANCELLED = 40007  # a write cut short: wrapperCancel named its session
 ERR_FAIL = 41000      # fail_at_chunk=K: write K returns ERR_FAIL + K
 FAIL_MAX = 9999       # largest K
 DELAY_MAX = 3600 * 1000
@@ -57,6 +61,7 @@ ERRORS = {
     ERR_THREAD: "stream: cannot start thread",
     ERR_TYPE: "stream: only text input",
     ERR_ENDED: "stream: input already ended",
+    ERR_CANCELLED: "stream: cancelled (wrapperCancel)",
 }
 
 TOP_N = 5
@@ -64,7 +69,8 @@ SPACE = b" \t\n\r\x0b\x0c"  # ASCII whitespace: what bytes.split() splits on
 # strtol(v, &end, 10) consuming the whole value: C-locale spaces, a sign, digits.
 INT_RE = re.compile(rb"[ \t\n\r\x0b\x0c]*[+-]?[0-9]+")
 COUNTERS = ("init", "fini", "exec", "execfree", "live_exec", "async", "callbacks",
-            "create", "destroy", "loadres", "unloadres")
+            "create", "destroy", "loadres", "unloadres", "cancels", "cancelled")
+CANCEL_MEMORY = 64  # tags cancelled, remembered (a write may start after its cancel)
 
 
 class UserRequest(object):  # noqa: UP004 (upstream style)
@@ -72,6 +78,7 @@ class UserRequest(object):  # noqa: UP004 (upstream style)
                                              b"The dog sleeps; the fox does not.\n")
     final_delay_ms = IntegerParamField(key="final_delay_ms", minimum=0, maximum=DELAY_MAX, value=0)
     fail_at_chunk = IntegerParamField(key="fail_at_chunk", minimum=0, maximum=FAIL_MAX, value=0)
+    chunk_delay_ms = IntegerParamField(key="chunk_delay_ms", minimum=0, maximum=DELAY_MAX, value=0)
 
 
 class UserResponse(object):  # noqa: UP004
@@ -403,6 +410,29 @@ class Wrapper(WrapperBase):
         self._sessions_lock = threading.Lock()
         self._sessions = {}
         self._handles = itertools.count(1)
+        self._cancel = threading.Condition()
+        self._cancelled = deque(maxlen=CANCEL_MEMORY)
+
+    def wrapperCancel(self, usrTag: str) -> int:
+        """aiges extension: the session ``usrTag`` is no longer wanted; a write of it
+        waiting chunk_delay_ms returns early. Quick, any thread."""
+        with self._cancel:
+            self._cancelled.append(usrTag)
+            self._cancel.notify_all()
+        self._count(cancels=1)
+        return 0
+
+    def _wait(self, sid, ms):
+        """False when wrapperCancel(sid) came before the ms were over."""
+        deadline = time.monotonic() + ms / 1000
+        with self._cancel:
+            while sid not in self._cancelled:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return True
+                self._cancel.wait(left)
+        self._count(cancelled=1)
+        return False
 
     # ---- counters: the test oracle for the loader's call discipline -------------------------
     def _write_counters_locked(self):
@@ -414,7 +444,8 @@ class Wrapper(WrapperBase):
                 f"live_exec={c['live_exec']} async={c['async']} callbacks={c['callbacks']} "
                 f"create={c['create']} destroy={c['destroy']} "
                 f"live_sessions={c['create'] - c['destroy']} loadres={c['loadres']} "
-                f"unloadres={c['unloadres']}\n")
+                f"unloadres={c['unloadres']} cancels={c['cancels']} "
+                f"cancelled={c['cancelled']}\n")
         tmp = path + ".tmp"
         try:
             with open(tmp, "w") as f:
@@ -499,9 +530,12 @@ class Wrapper(WrapperBase):
         final_delay_ms, rc = _param_int(params, "final_delay_ms", DELAY_MAX)
         if not rc:
             fail_at_chunk, rc = _param_int(params, "fail_at_chunk", FAIL_MAX)
+        if not rc:
+            chunk_delay_ms, rc = _param_int(params, "chunk_delay_ms", DELAY_MAX)
         if rc:
             return SessionCreateResponse(handle="", error_code=rc)
         s = Session(self, str(sid), self._push, final_delay_ms, fail_at_chunk)
+        s.chunk_delay_ms = chunk_delay_ms
         # Sync sessions need the worker only to hold back the summary.
         if s.push or final_delay_ms > 0:
             try:
@@ -521,6 +555,8 @@ class Wrapper(WrapperBase):
         s.writes += 1
         if s.writes == s.fail_at_chunk:
             return ERR_FAIL + s.fail_at_chunk
+        if s.chunk_delay_ms and not self._wait(s.sid, s.chunk_delay_ms):
+            return ERR_CANCELLED
         nodes = list(req.list) if req is not None else []
         rc = s.inputs.check(nodes)
         if rc or not nodes:

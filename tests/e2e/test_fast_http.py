@@ -264,13 +264,32 @@ async def test_client_gone_before_its_answer(serve, native_dir, counters_file):
 
 async def test_half_closed_client_still_gets_its_answer(serve, native_dir):
     """A client that sends its request and then shuts its side (as `nc -N` does) is
-    answered before the connection closes, also when the engine call waits."""
-    service = serve(str(native_dir / "libfaulty.so"))
+    answered before the connection closes, also when the engine call waits (an engine
+    without wrapperCancel: libgpusim)."""
+    service = serve(str(native_dir / "libgpusim.so"))
     reader, writer = await asyncio.open_connection("127.0.0.1", service.port)
-    writer.write(once_bytes(doc=body(params={"fault": "slow", "ms": 200})))
+    writer.write(once_bytes(doc=body(params={"delay_ms": 200})))
     await writer.drain()
     writer.write_eof()
     reply = await read_reply(reader)
     assert reply.status == 200
     assert await asyncio.wait_for(reader.read(), 5) == b""
     writer.close()
+
+
+async def test_half_close_leaves_when_the_engine_can_cancel(serve, native_dir, counters_file):
+    """With an engine that has wrapperCancel (libfaulty), TCP cannot tell that client
+    from one that closed its socket: its waiting call is cancelled and the connection
+    closes unanswered (aiges/server/gone.py)."""
+    service = serve(str(native_dir / "libfaulty.so"))
+    reader, writer = await asyncio.open_connection("127.0.0.1", service.port)
+    writer.write(once_bytes(doc=body(params={"fault": "slow", "ms": 2000})))
+    await writer.drain()
+    await asyncio.sleep(0.1)
+    writer.write_eof()
+    assert await asyncio.wait_for(reader.read(), 1) == b""
+    writer.close()
+    deadline = time.monotonic() + 1
+    while read_counters(counters_file)["cancelled"] != 1:
+        assert time.monotonic() < deadline, read_counters(counters_file)
+        await asyncio.sleep(0.01)

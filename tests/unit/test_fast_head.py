@@ -170,7 +170,8 @@ def test_pipelined_requests_end_where_aiohttp_ends_them(first, line, second):
     if messages is None or len(messages) < 2:
         return  # aiohttp refuses the second: it gets the connection from its first byte
     assert messages[0].path == "/v1/svcName"
-    assert read_head(nxt, LINE) in (FOREIGN, Head(len(nxt), 0, False), Head(len(nxt), 0, True))
+    end = nxt.index(b"\r\n\r\n") + 4  # a blank line inside a value ends the head there
+    assert read_head(nxt, LINE) in (FOREIGN, Head(end, 0, False), Head(end, 0, True))
 
 
 def test_limits_are_aiohttps():

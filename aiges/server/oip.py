@@ -13,6 +13,7 @@ are {"error": text, "code": aiges code, "sid": S} with the native route's HTTP s
 """
 from __future__ import annotations
 
+import contextlib
 from time import perf_counter
 
 from aiohttp import web
@@ -31,7 +32,35 @@ MODELS = web.AppKey("oip_models", oip_model.Models)
 
 
 def setup(app: web.Application) -> None:
+    """What the /v2 handlers share, and the gRPC server's life (after the engine's:
+    registered later)."""
     app[MODELS] = oip_model.Models()
+    app.cleanup_ctx.append(_grpc)
+
+
+async def _grpc(app: web.Application):
+    if not app[STATE].config.grpc_port:
+        yield
+        return
+    from aiges.oip.grpc_server import lifecycle  # grpc loads only where it serves
+    async with contextlib.asynccontextmanager(lifecycle)(app):
+        yield
+
+
+def grpc_port(app: web.Application) -> int:
+    """The port gRPC listens on; 0 when off."""
+    if not app[STATE].config.grpc_port:
+        return 0
+    from aiges.oip.grpc_server import GRPC
+    server = app.get(GRPC)
+    return server.port if server is not None else 0
+
+
+async def drain(app: web.Application) -> None:
+    """SIGTERM: gRPC takes no new calls; running ones get the drain time."""
+    if app[STATE].config.grpc_port:
+        from aiges.oip.grpc_server import drain as grpc_drain
+        await grpc_drain(app)
 
 
 def readiness(app: web.Application) -> tuple[int, bytes]:
