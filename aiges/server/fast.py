@@ -44,6 +44,7 @@ log = logging.getLogger(__name__)
 READ_AHEAD = 256 * 1024  # bytes buffered behind a request being answered before reading pauses
 SWEEP_S = 1.0            # how often slow and idle connections are looked for
 FD_MARGIN = 128          # open files kept for engines and logs under the default cap
+LINGER_S = 1.0           # how long a connection answered for the last time waits for its client to close
 
 
 class FastHTTP:
@@ -159,7 +160,7 @@ def default_max_connections() -> int:
 class Connection(asyncio.Protocol):
     __slots__ = ("server", "transport", "buf", "scanned", "last", "parts", "size", "need",
                  "close_after", "head", "started", "busy", "since", "head_since", "eof",
-                 "write_paused", "read_paused", "trace", "task")
+                 "write_paused", "read_paused", "trace", "task", "lingering")
 
     def __init__(self, server: FastHTTP):
         self.server = server
@@ -180,6 +181,7 @@ class Connection(asyncio.Protocol):
         self.write_paused = self.read_paused = False
         self.trace: dict | None = None  # the request's traceparent/tracestate, if sent
         self.task: asyncio.Task | None = None  # the request waiting for its answer
+        self.lingering = None     # the transport, half-closed after a Connection: close
 
     @property
     def resting(self) -> bool:
@@ -212,14 +214,17 @@ class Connection(asyncio.Protocol):
         gone.give_up(self.task, self.server.state, self.server.closing)
 
     def close(self) -> None:
-        if self.transport is not None:
-            self.transport.close()
+        transport = self.transport or self.lingering
+        if transport is not None:
+            transport.close()
 
     def eof_received(self) -> bool:
         """The client shut its side: every complete request it sent still gets its
         answer, then the connection closes; with an engine that can cancel, a request
         waiting for it is given up instead (TCP cannot tell a half-close from leaving)."""
         self.eof = True
+        if self.lingering is not None:
+            return False  # the client saw our FIN and closes too: closed now
         if self.busy and gone.leaves(self.server.state):
             return False  # closed: the request is given up (aiges/server/gone.py)
         return self.busy  # not busy: all complete requests were answered already
@@ -233,6 +238,8 @@ class Connection(asyncio.Protocol):
         self._flow()
 
     def data_received(self, data: bytes) -> None:
+        if self.transport is None:
+            return  # lingering after its last answer: what the client still sends is dropped
         now = self.since = self.server.tick
         if self.need >= 0:
             self.parts.append(data)
@@ -334,8 +341,20 @@ class Connection(asyncio.Protocol):
         else:
             transport.writelines((head, answer.body))
         if close:
-            transport.close()
             self.transport = None  # nothing more is read or answered here
+            self._linger(transport)
+
+    def _linger(self, transport) -> None:
+        """After the last answer: FIN now, but the socket closes only when the client
+        closes its side, or LINGER_S later. Closing it while the client's next bytes
+        are unread would make the kernel answer with a reset, which can destroy the
+        answer still in flight to the client (nginx's lingering_close)."""
+        if self.server.closing or not transport.can_write_eof():
+            transport.close()
+            return
+        self.lingering = transport
+        transport.write_eof()
+        asyncio.get_running_loop().call_later(LINGER_S, transport.close)
 
     def _hand_off(self, data: bytes) -> None:
         """aiohttp serves this connection from ``data`` (the start of a request) on,
