@@ -2,7 +2,8 @@
 in-process collector continue the caller's W3C trace (``traceparent``) and are
 parented as docs/OPERATIONS.md ("Tracing") says, for once requests over the fast
 path and over aiohttp's route, a queued one, a failed one, batched ones, and
-sessions over WebSocket and the HTTP session API. Without the OTEL environment
+sessions over WebSocket and the HTTP session API, and the Open Inference Protocol over
+HTTP and gRPC. Without the OTEL environment
 nothing is traced and the engine's params are untouched."""
 from __future__ import annotations
 
@@ -225,3 +226,37 @@ async def test_without_the_otel_environment_nothing_is_traced(start, native_dir,
     assert status == 200 and "traceparent" not in engine_params(doc)
     await asyncio.sleep(0.5)
     assert collector.posts == 0 and "tracing on" not in disabled.log
+
+
+async def test_oip_requests_continue_the_callers_trace_over_http_and_grpc(
+        start, native_dir, collector):
+    """The Open Inference Protocol's transports hand the core their headers / metadata:
+    tritonclient's infer over HTTP (/v2) and over gRPC continues the caller's trace."""
+    import numpy as np
+    import tritonclient.grpc as grpcclient
+    import tritonclient.http as httpclient
+
+    from tests.helpers import free_port
+
+    grpc_port = free_port()
+    service = start(str(native_dir / "libecho.so"), "--grpc-port", str(grpc_port),
+                    env=otel_env(collector))
+    for kind, url, route in (
+            (httpclient, f"127.0.0.1:{service.port}", "/v2/models/svcName/infer"),
+            (grpcclient, f"127.0.0.1:{grpc_port}",
+             "/inference.GRPCInferenceService/ModelInfer")):
+        client = kind.InferenceServerClient(url)
+        try:
+            tensor = kind.InferInput("text", [1], "BYTES")
+            tensor.set_data_from_numpy(np.array([b"hi"], dtype=object))
+            trace_id, parent, traceparent = caller()
+            await asyncio.to_thread(client.infer, "svcName", [tensor],
+                                    headers={"traceparent": traceparent})
+        finally:
+            client.close()
+        trace = await trace_of(collector, trace_id, named("aiges.engine exec"))
+        request = next(s for s in trace if s.parent_id == parent)
+        assert request.kind == 2 and not request.error, (kind.__name__, request)
+        engine = one(trace, "aiges.engine exec")
+        assert engine.parent_id == request.span_id and within(engine, request)
+        assert request.attributes["http.route"] == route, request.attributes
