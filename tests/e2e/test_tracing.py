@@ -3,8 +3,8 @@ in-process collector continue the caller's W3C trace (``traceparent``) and are
 parented as docs/OPERATIONS.md ("Tracing") says, for once requests over the fast
 path and over aiohttp's route, a queued one, a failed one, batched ones, and
 sessions over WebSocket and the HTTP session API, and the Open Inference Protocol over
-HTTP and gRPC. Without the OTEL environment
-nothing is traced and the engine's params are untouched."""
+HTTP and gRPC. Without the OTEL environment nothing is traced and the engine's params
+are untouched."""
 from __future__ import annotations
 
 import asyncio
