@@ -106,8 +106,8 @@ static int fail_was_requested(int code)
     return found;
 }
 
-/* A condition wait rather than nanosleep, so wrapperFini cuts delays short. */
-int echo_sleep_ms(int ms)
+/* CLOCK_REALTIME ms from now, as pthread_cond_timedwait takes it. */
+static struct timespec deadline_after(int ms)
 {
     struct timespec until;
     clock_gettime(CLOCK_REALTIME, &until);
@@ -117,6 +117,13 @@ int echo_sleep_ms(int ms)
         until.tv_sec++;
         until.tv_nsec -= 1000000000L;
     }
+    return until;
+}
+
+/* A condition wait rather than nanosleep, so wrapperFini cuts delays short. */
+int echo_sleep_ms(int ms)
+{
+    struct timespec until = deadline_after(ms);
     pthread_mutex_lock(&g_life_mu);
     while (ms > 0 && !g_stopping)
         if (pthread_cond_timedwait(&g_life_cv, &g_life_mu, &until) == ETIMEDOUT)
@@ -138,14 +145,7 @@ int echo_sleep_tag_ms(const char* tag, int ms)
 {
     if (!tag || !*tag)
         return echo_sleep_ms(ms);
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += ms / 1000;
-    until.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
+    struct timespec until = deadline_after(ms);
     pthread_mutex_lock(&g_life_mu);
     int cancelled = cancelled_locked(tag);
     while (ms > 0 && !g_stopping && !cancelled) {
