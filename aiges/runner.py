@@ -19,7 +19,7 @@ from aiges.board import Board
 from aiges.engine import Data, DataStatus, Engine
 from aiges.errors import AigesError, EngineError
 from aiges.metrics import Metrics
-from aiges.placement import Placement, Watchdog, thread_usage
+from aiges.placement import Placement, Watchdog
 from aiges.pool import InstancePool
 from aiges.protocol import Request
 
@@ -92,7 +92,7 @@ class Runner:
     def _inline(self, fn, *args, sid: str = ""):
         self.watchdog.enter(fn.__name__)
         try:
-            return self._timed(fn, *args, inline=thread_usage(), sid=sid)
+            return self._timed(fn, *args, inline=self.placement.usage(), sid=sid)
         finally:
             self.watchdog.leave()
 
