@@ -9,7 +9,7 @@ from pathlib import Path
 
 from aiges.engine import Data, MeterCallback, Modes, ResultCallback, TraceCallback
 from aiges.errors import EngineError, EngineLoadError, Unsupported
-from aiges.native import lists
+from aiges.native import lists, marshal
 from aiges.native.cdef import ffi
 from aiges.native.embedded import refuse_embedded
 from aiges.native.symbols import ALL, check
@@ -172,6 +172,8 @@ class CEngine:
             self._release()  # a refused reload leaves nothing behind
             raise
         self._tags = _Tags()
+        self._exec = (marshal.Exec(self._fn["wrapperExec"], self._fn["wrapperExecFree"])
+                      if marshal.compiled() and self.modes.once_sync else None)
         # Kept for the library's lifetime: the engine may call it from any thread, any time.
         self._callback = ffi.callback("wrapperCallback", self._on_result, error=-1,
                                       onerror=self._on_callback_error)
@@ -257,6 +259,25 @@ class CEngine:
     # -- once --------------------------------------------------------------------------
     def exec(self, tag: str, params: dict[str, str], data: list[Data],
              psr_ids: list[int]) -> list[Data]:
+        """One crossing into the compiled marshalling (aiges/native/marshal.c) where it
+        was built; else, or for inputs it does not take, the same steps here."""
+        compiled = self._exec
+        if compiled is not None:
+            tag_buf, addr = self._tags.open(tag)
+            try:
+                ret, items = compiled.call(addr, params, data, psr_ids)
+            except marshal.Fallback:
+                pass
+            else:
+                if ret:
+                    raise self._error("exec", ret)
+                return items
+            finally:
+                self._tags.close(addr)
+        return self._exec_abi(tag, params, data, psr_ids)
+
+    def _exec_abi(self, tag: str, params: dict[str, str], data: list[Data],
+                  psr_ids: list[int]) -> list[Data]:
         keep: list = []
         tag_buf, addr = self._tags.open(tag)
         out = ffi.new(DATA_OUT)

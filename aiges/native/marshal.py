@@ -1,0 +1,59 @@
+"""The compiled once call (marshal.c), when it was built; None where it was not.
+
+``Exec(fn_exec, fn_free).call(...)`` runs what CEngine.exec does in Python (build the
+lists, wrapperExec, copy the outputs, wrapperExecFree) in one crossing into C, about
+three times cheaper for a small request. aiges.native._marshal is built at install
+time (setup.py, cffi_modules) and may be missing: no compiler, or a source tree used
+without installing; then ``compiled()`` is None and CEngine keeps its Python path.
+``AIGES_MARSHAL=abi`` in the environment turns the compiled path off (to compare).
+"""
+from __future__ import annotations
+
+import logging
+import os
+
+from aiges.engine import Data
+from aiges.native.cdef import ffi
+
+log = logging.getLogger(__name__)
+
+try:
+    from aiges.native._marshal import lib as _lib
+except ImportError:  # not built: no compiler at install time
+    _lib = None
+
+UINTPTR = ffi.typeof("uintptr_t")
+DATA_TYPE = id(Data)  # the class marshal.c makes the outputs with (held by aiges.engine)
+
+
+def compiled() -> bool:
+    return _lib is not None and os.environ.get("AIGES_MARSHAL", "") != "abi"
+
+
+class Fallback(Exception):
+    """marshal.c did not take these inputs (nothing reached the engine): run the Python
+    path."""
+
+
+class Exec:
+    """wrapperExec + wrapperExecFree of one library, called from C."""
+
+    __slots__ = ("_exec", "_free")
+
+    def __init__(self, fn_exec, fn_free):
+        self._exec = int(ffi.cast(UINTPTR, fn_exec))
+        self._free = int(ffi.cast(UINTPTR, fn_free))
+
+    def call(self, tag_addr: int, params: dict[str, str], data: list[Data],
+             psr_ids: list[int]) -> tuple[int, list[Data]]:
+        """(the engine's code, its outputs). ``tag_addr``: the usrTag buffer's address,
+        held by the caller for the call. Every argument is held here until C returns:
+        the lists it builds point into them."""
+        out: list[Data] = []
+        ret = _lib.aiges_exec(self._exec, self._free, tag_addr, id(params), id(data),
+                              id(psr_ids), DATA_TYPE, id(out))
+        if ret == _lib.AIGES_FALLBACK:
+            raise Fallback
+        if ret == _lib.AIGES_PYERR:
+            raise MemoryError("copying the engine's outputs failed")
+        return ret, out
