@@ -85,6 +85,12 @@ class _Sink:
     def close(self) -> None:
         pass
 
+    def pause_reading(self) -> None:  # a request that waits (the engine back on threads)
+        pass
+
+    def resume_reading(self) -> None:
+        pass
+
 
 def _through(server, request: bytes):
     conn = server()
@@ -110,6 +116,8 @@ def c_parts(engine, req, cleanup: list) -> dict:
     run(tag, params, data, held, ffi.NULL, 0)
     cleanup.append(lambda: (free(tag, held), keep))
     return {
+        "  C: exec, marshalling in Python (ABI mode)": lambda: engine._exec_abi(
+            req.sid, req.params, req.data, req.psr_ids),
         "  C: wrapperExec + ExecFree alone (meter callback in)": bare_call,
         "  C: building ParamList + DataList": lambda: (lists.param_list(req.params, []),
                                                         lists.data_list(req.data, [])),
