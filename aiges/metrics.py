@@ -112,17 +112,18 @@ class _Sharded:
             return key
 
     def inc(self, key: tuple, amount: float = 1) -> None:
-        values = self._shards.get(get_ident()) or self._values()
-        if key in values:
-            values[key] += amount
-        else:
+        try:
+            self._shards[get_ident()][key] += amount
+        except KeyError:  # this thread's first update of these labels
+            values = self._values()
             key = self._admit(key)
             values[key] = values.get(key, 0) + amount
 
     def observe(self, key: tuple, value: float) -> None:
-        values = self._shards.get(get_ident()) or self._values()
-        counts = values.get(key)
-        if counts is None:
+        try:
+            counts = self._shards[get_ident()][key]
+        except KeyError:  # this thread's first update of these labels
+            values = self._values()
             key = self._admit(key)
             counts = values.get(key)
             if counts is None:
