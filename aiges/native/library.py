@@ -140,10 +140,11 @@ _GIVEN: list[_Ctrl] = []
 
 
 class _Session:
-    __slots__ = ("handle", "tag", "addr")
+    __slots__ = ("handle", "tag", "addr", "address")
 
     def __init__(self, handle, tag, addr):
         self.handle, self.tag, self.addr = handle, tag, addr
+        self.address = int(ffi.cast(UINTPTR, handle))  # for the compiled calls
 
 
 class CEngine:
@@ -172,8 +173,11 @@ class CEngine:
             self._release()  # a refused reload leaves nothing behind
             raise
         self._tags = _Tags()
+        compiled = marshal.compiled()
         self._exec = (marshal.Exec(self._fn["wrapperExec"], self._fn["wrapperExecFree"])
-                      if marshal.compiled() and self.modes.once_sync else None)
+                      if compiled and self.modes.once_sync else None)
+        self._session_calls = (marshal.Session(self._fn["wrapperWrite"], self._fn["wrapperRead"])
+                               if compiled and self.modes.session else None)
         # Kept for the library's lifetime: the engine may call it from any thread, any time.
         self._callback = ffi.callback("wrapperCallback", self._on_result, error=-1,
                                       onerror=self._on_callback_error)
@@ -382,12 +386,34 @@ class CEngine:
         return _Session(handle, tag_buf, addr)
 
     def write(self, session: _Session, data: list[Data]) -> None:
+        compiled = self._session_calls
+        if compiled is not None:
+            try:
+                ret = compiled.write(session.address, data)
+            except marshal.Fallback:
+                pass
+            else:
+                if ret:
+                    raise self._error("write", ret)
+                return
+        self._write_abi(session, data)
+
+    def _write_abi(self, session: _Session, data: list[Data]) -> None:
         keep: list = []
         ret = self._fn["wrapperWrite"](session.handle, lists.data_list(data, keep))
         if ret:
             raise self._error("write", ret)
 
     def read(self, session: _Session) -> list[Data] | None:
+        compiled = self._session_calls
+        if compiled is None:
+            return self._read_abi(session)
+        ret, items = compiled.read(session.address)
+        if ret:
+            raise self._error("read", ret)
+        return items
+
+    def _read_abi(self, session: _Session) -> list[Data] | None:
         out = ffi.new("pDataList*")
         ret = self._fn["wrapperRead"](session.handle, out)
         if ret:

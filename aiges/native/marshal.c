@@ -1,5 +1,7 @@
 /* aiges's compiled marshalling: a once request's inputs -> ParamList/DataList chains,
- * wrapperExec, the outputs -> Data objects, wrapperExecFree, in one call from Python.
+ * wrapperExec, the outputs -> Data objects, wrapperExecFree, in one call from Python
+ * (aiges_exec); a session's wrapperWrite with its input chain (aiges_write) and
+ * wrapperRead with its outputs copied (aiges_read), one call each.
  *
  * Built at install time by cffi's API mode (aiges/native/marshal_build.py, setup.py's
  * cffi_modules); without a compiler aiges runs the same steps in Python over the
@@ -97,12 +99,14 @@ struct inputs {
     unsigned int stack_ids[STACK_IDS];
 };
 
-/* ``items`` (list[Data]) and ``params``: the chains, pointing into the objects. */
+/* ``items`` (list[Data]), ``params`` (dict or NULL) and ``ids`` (list or NULL): the
+ * chains and the id array, pointing into the objects. */
 static int build_inputs(struct inputs *in, PyObject *params, PyObject *items,
                         PyObject *ids, PyTypeObject *data_type)
 {
-    Py_ssize_t n = PyList_GET_SIZE(items), pcount = PyDict_GET_SIZE(params), i;
-    Py_ssize_t nids = PyList_GET_SIZE(ids);
+    Py_ssize_t n = PyList_GET_SIZE(items), i;
+    Py_ssize_t pcount = params != NULL ? PyDict_GET_SIZE(params) : 0;
+    Py_ssize_t nids = ids != NULL ? PyList_GET_SIZE(ids) : 0;
     PyObject *descs[STACK_DATA];
     PyObject **desc = n <= STACK_DATA ? descs : PyMem_Malloc(n * sizeof(PyObject *));
     struct ParamList *pnodes;
@@ -138,9 +142,12 @@ static int build_inputs(struct inputs *in, PyObject *params, PyObject *items,
         in->ids = (unsigned int *)(block + pcount * sizeof(struct ParamList) +
                                    n * sizeof(struct DataList));
     }
-    if (param_chain(params, pnodes, &in->params) < 0)
-        goto out;
-    pnodes += PyDict_GET_SIZE(params);
+    in->params = NULL;
+    if (params != NULL) {
+        if (param_chain(params, pnodes, &in->params) < 0)
+            goto out;
+        pnodes += PyDict_GET_SIZE(params);
+    }
     in->data = n ? dnodes : NULL;
     for (i = 0; i < n; i++) {
         PyObject *item = PyList_GET_ITEM(items, i), *data;
@@ -283,5 +290,54 @@ int aiges_exec(uintptr_t exec_fn, uintptr_t free_fn, uintptr_t tag, uintptr_t pa
     PyGILState_Release(gil);
     if (resp != NULL)
         ((wrapperExecFreePtr)free_fn)((const char *)tag, &resp);
+    return ret;
+}
+
+/* A session's input (wrapperWrite) in one crossing: the DataList built from ``items``.
+ * Returns the engine's code, or AIGES_FALLBACK. */
+int aiges_write(uintptr_t write_fn, uintptr_t handle, uintptr_t items_obj, uintptr_t data_type)
+{
+    PyObject *items = (PyObject *)items_obj;
+    struct inputs in;
+    int ret, built;
+    PyGILState_STATE gil = PyGILState_Ensure();
+
+    built = intern_names() == 0 && PyList_CheckExact(items) ?
+            build_inputs(&in, NULL, items, NULL, (PyTypeObject *)data_type) : -1;
+    if (built < 0)
+        PyErr_Clear();
+    PyGILState_Release(gil);
+    if (built < 0)
+        return AIGES_FALLBACK;
+
+    ret = ((wrapperWritePtr)write_fn)((const void *)handle, in.data);
+
+    if (in.heap != NULL) {
+        gil = PyGILState_Ensure();
+        PyMem_Free(in.heap);
+        PyGILState_Release(gil);
+    }
+    return ret;
+}
+
+/* A session's output (wrapperRead) in one crossing: what the engine returned appended
+ * to ``out`` as Data objects (left empty when it returned nothing). The engine keeps
+ * its memory (valid until its next read or destroy). Returns the engine's code, or
+ * AIGES_PYERR. */
+int aiges_read(uintptr_t read_fn, uintptr_t handle, uintptr_t data_type, uintptr_t out_obj)
+{
+    pDataList resp = NULL;
+    int ret = ((wrapperReadPtr)read_fn)((const void *)handle, &resp);
+    PyGILState_STATE gil;
+
+    if (ret != 0 || resp == NULL)
+        return ret;
+    gil = PyGILState_Ensure();
+    if (!PyList_CheckExact((PyObject *)out_obj) ||
+        read_outputs(resp, (PyObject *)data_type, (PyObject *)out_obj) < 0) {
+        PyErr_Clear();
+        ret = AIGES_PYERR;
+    }
+    PyGILState_Release(gil);
     return ret;
 }

@@ -1,8 +1,9 @@
-"""The compiled once call (marshal.c), when it was built; None where it was not.
+"""The compiled engine calls (marshal.c), when they were built.
 
 ``Exec(fn_exec, fn_free).call(...)`` runs what CEngine.exec does in Python (build the
 lists, wrapperExec, copy the outputs, wrapperExecFree) in one crossing into C, about
-three times cheaper for a small request. aiges.native._marshal is built at install
+three times cheaper for a small request; ``Session`` does the same for a session's
+wrapperWrite and wrapperRead. aiges.native._marshal is built at install
 time (setup.py, cffi_modules) and may be missing: no compiler, or a source tree used
 without installing; then ``compiled()`` is None and CEngine keeps its Python path.
 ``AIGES_MARSHAL=abi`` in the environment turns the compiled path off (to compare).
@@ -57,3 +58,28 @@ class Exec:
         if ret == _lib.AIGES_PYERR:
             raise MemoryError("copying the engine's outputs failed")
         return ret, out
+
+
+class Session:
+    """wrapperWrite and wrapperRead of one library, called from C."""
+
+    __slots__ = ("_write", "_read")
+
+    def __init__(self, fn_write, fn_read):
+        self._write = int(ffi.cast(UINTPTR, fn_write))
+        self._read = int(ffi.cast(UINTPTR, fn_read))
+
+    def write(self, handle: int, data: list[Data]) -> int:
+        """The engine's code. ``handle``: the session handle's address."""
+        ret = _lib.aiges_write(self._write, handle, id(data), DATA_TYPE)
+        if ret == _lib.AIGES_FALLBACK:
+            raise Fallback
+        return ret
+
+    def read(self, handle: int) -> tuple[int, list[Data] | None]:
+        """(the engine's code, its outputs or None when it returned nothing)."""
+        out: list[Data] = []
+        ret = _lib.aiges_read(self._read, handle, DATA_TYPE, id(out))
+        if ret == _lib.AIGES_PYERR:
+            raise MemoryError("copying the engine's outputs failed")
+        return ret, out or None

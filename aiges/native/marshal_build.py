@@ -21,6 +21,8 @@ ffibuilder.cdef("""
 #define AIGES_PYERR ...
 int aiges_exec(uintptr_t exec_fn, uintptr_t free_fn, uintptr_t tag, uintptr_t params,
                uintptr_t items, uintptr_t ids, uintptr_t data_type, uintptr_t out);
+int aiges_write(uintptr_t write_fn, uintptr_t handle, uintptr_t items, uintptr_t data_type);
+int aiges_read(uintptr_t read_fn, uintptr_t handle, uintptr_t data_type, uintptr_t out);
 """)
 ffibuilder.set_source(
     "aiges.native._marshal",

@@ -58,8 +58,9 @@ CASES = {
                            Data("b", bytes(range(256)), DataType.AUDIO, DataStatus.END,
                                 {"sample_rate": "16000", "encoding": "raw"})], [0, 7]),
     "past the stack sizes": ({f"p{i}": str(i) * i for i in range(40)},
-                             [Data(f"k{i}", b"x" * i, i % 5, i % 4, {f"d{j}": "v" for j in range(i % 3)})
-                              for i in range(12)], list(range(20)) + [4294967295]),
+                             [Data(f"k{i}", b"x" * i, i % 5, i % 4,
+                                   {f"d{j}": "v" for j in range(i % 3)}) for i in range(12)],
+                             list(range(20)) + [4294967295]),
     "big input": ({"sid": "big"}, [Data("audio", bytes(range(256)) * 4096, DataType.AUDIO,
                                         DataStatus.ONCE, {})], [1]),
     "engine error": ({"fail": "321"}, [], []),
@@ -104,3 +105,30 @@ def test_abi_mode_can_be_chosen(echo_so, monkeypatch):
     engine.init({})
     assert [d.key for d in engine.exec("t", {"sid": "t"}, [], [])] == ["params"]
     engine.fini()
+
+
+FRAMES = [
+    [Data("in", b"one", DataType.TEXT, DataStatus.BEGIN, {"encoding": "utf8"})],
+    [],
+    [Data("in", b"", DataType.AUDIO, DataStatus.CONTINUE, {}),
+     Data("other", bytes(range(256)), DataType.IMAGE, DataStatus.CONTINUE, {"k": "v"})],
+    [Data(f"k{i}", b"x" * i, 0, 1, {"d": str(i)}) for i in range(10)],
+    [Data("in", bytearray(b"falls back"), 0, 2, {})],
+]
+
+
+def test_session_write_and_read_agree_with_the_abi_path(echo):
+    """Two sessions fed the same frames, one through the compiled write and read, the
+    other through the Python ones: the same outputs, read after every frame."""
+    if echo._session_calls is None:
+        pytest.skip("aiges.native._marshal is not built (no compiler)")
+    compiled = echo.create("c", {"sid": "c"}, [], None)
+    python = echo.create("p", {"sid": "p"}, [], None)
+    for frame in FRAMES:
+        echo.write(compiled, frame)
+        echo._write_abi(python, frame)
+        assert echo.read(compiled) == echo._read_abi(python)
+    assert echo.read(compiled) is None and echo._read_abi(python) is None
+    assert echo.debug_info(compiled) == echo.debug_info(python).replace("sid=p", "sid=c")
+    echo.destroy(compiled)
+    echo.destroy(python)
