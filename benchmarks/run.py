@@ -99,6 +99,9 @@ def add_target_args(p: argparse.ArgumentParser) -> None:
                    help="Python echo engine for aiges-py (default: python_examples/echo)")
     p.add_argument("--targets", type=target_list, default=DEFAULT_TARGETS,
                    help="comma list of " + ", ".join(TARGETS) + " (bare is always added)")
+    p.add_argument("--tree", type=Path, default=servers.REPO,
+                   help="the checkout whose aiges the aiges targets run, to measure another "
+                        "build with these scripts (default: this one)")
 
 
 def target_list(text: str) -> list[str]:
@@ -241,8 +244,9 @@ def start_targets(stack: contextlib.ExitStack, bench: Bench,
             cmd = servers.echo_command(name, port)
         else:
             cmd = servers.aiges_command(engines[name].resolve(), port, args.instances)
+        tree = servers.REPO if name in REFERENCES else args.tree.resolve()
         started[name] = stack.enter_context(servers.running(name, cmd, port, bench.pinning,
-                                                            bench.workdir))
+                                                            bench.workdir, tree))
     return started
 
 
