@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import sys
 import tempfile
 from collections import deque
 from pathlib import Path
@@ -107,12 +108,35 @@ class _Ctrl:
         self.tags: _Tags | None = tags
         self.meter: MeterCallback | None = None
         self.trace: TraceCallback | None = None  # None: trace lines are not logged
+        self._on_error = on_error
         self.pairs = [
             ("CTMeterCustom", ffi.callback("wrapperMeterCustom", self._on_meter, error=-1,
                                            onerror=on_error)),
             ("CTTraceLog", ffi.callback("wrapperTraceLog", self._on_trace, error=-1,
                                         onerror=on_error)),
         ]
+        # With the compiled module the engine gets a C entry for its meter calls: those
+        # made during a compiled exec come back with its result (``metered``), the rest
+        # go on to the callback above.
+        entry = marshal.meter_entry(self.pairs[0][1])
+        self.slot = -1
+        if entry is not None:
+            self.slot, address = entry
+            self.given = [ffi.cast("void*", address), ffi.cast("void*", self.pairs[1][1])]
+        else:
+            self.given = [ffi.cast("void*", callback) for _, callback in self.pairs]
+
+    def metered(self, sid: str, meters: list[tuple[str, int]]) -> None:
+        """The meter calls an engine made during a compiled exec, as they would have
+        come through ``_on_meter``."""
+        meter = self.meter
+        if meter is None:
+            return
+        for key, count in meters:
+            try:
+                meter(sid, key, count)
+            except Exception:  # noqa: BLE001 - as a callback's error: logged, not raised
+                self._on_error(*sys.exc_info())
 
     def _sid(self, usr_tag) -> str:
         # usrTag may be stale or NULL: only its value is looked up, never read through.
@@ -214,10 +238,11 @@ class CEngine:
             self._ctrl = _Ctrl(self._tags, self._on_callback_error)
             _GIVEN.append(self._ctrl)
         self._ctrl.meter, self._ctrl.trace = meter, trace
-        for (kind, callback), given in zip(self._ctrl.pairs, (meter, trace), strict=True):
+        for (kind, _), entry, given in zip(self._ctrl.pairs, self._ctrl.given, (meter, trace),
+                                           strict=True):
             if given is None:
                 continue
-            ret = fn(getattr(self._lib, kind), ffi.cast("void*", callback))
+            ret = fn(getattr(self._lib, kind), entry)
             if ret:
                 log.warning("wrapperSetCtrl refused a callback",
                             extra={"type": kind, "code": ret, "error": self.error_text(ret)})
@@ -267,12 +292,16 @@ class CEngine:
         was built; else, or for inputs it does not take, the same steps here."""
         compiled = self._exec
         if compiled is not None:
+            ctrl = self._ctrl
             tag_buf, addr = self._tags.open(tag)
             try:
-                ret, items = compiled.call(addr, params, data, psr_ids)
+                ret, items, meters = compiled.call(addr, params, data, psr_ids,
+                                                   ctrl.slot if ctrl is not None else -1)
             except marshal.Fallback:
                 pass
             else:
+                if meters:
+                    ctrl.metered(tag, meters)
                 if ret:
                     raise self._error("exec", ret)
                 return items

@@ -259,18 +259,102 @@ static int read_outputs(pDataList head, PyObject *data_type, PyObject *out)
     return 0;
 }
 
+/* The engine's meter callback (CTMeterCustom), kept in C during a compiled call: a
+ * cffi callback into Python costs more than a whole small exec (about 1.3 us, even
+ * one that does nothing). Each engine gets one of METER_SLOTS trampolines; while a
+ * compiled call of that engine runs on this thread, its meter calls are recorded here
+ * (key copied) and handed to Python after the call, with the call's own sid. Any other
+ * call (another thread, after the call, a long key, too many) goes to the engine's
+ * Python callback, as without this. Engines past METER_SLOTS get that callback itself. */
+#define METER_SLOTS 16
+#define METER_KEY_MAX 64
+#define METER_MAX 8
+
+typedef int (*meter_fn)(const void *usrTag, const char *key, int count);
+
+struct call_meters {
+    int slot, n;
+    int counts[METER_MAX];
+    char keys[METER_MAX][METER_KEY_MAX];
+};
+
+static meter_fn meter_fallback[METER_SLOTS];
+static int meter_slots_used;
+static __thread struct call_meters *current_meters;
+
+static int meter_at(int slot, const void *tag, const char *key, int count)
+{
+    struct call_meters *c = current_meters;
+    if (c != NULL && c->slot == slot && key != NULL && c->n < METER_MAX) {
+        size_t len = strnlen(key, METER_KEY_MAX);
+        if (len < METER_KEY_MAX) {
+            memcpy(c->keys[c->n], key, len + 1);
+            c->counts[c->n++] = count;
+            return 0;
+        }
+    }
+    return meter_fallback[slot](tag, key, count);
+}
+
+#define METER_ENTRY(i) \
+    static int meter_##i(const void *t, const char *k, int n) { return meter_at(i, t, k, n); }
+METER_ENTRY(0) METER_ENTRY(1) METER_ENTRY(2) METER_ENTRY(3) METER_ENTRY(4) METER_ENTRY(5)
+METER_ENTRY(6) METER_ENTRY(7) METER_ENTRY(8) METER_ENTRY(9) METER_ENTRY(10) METER_ENTRY(11)
+METER_ENTRY(12) METER_ENTRY(13) METER_ENTRY(14) METER_ENTRY(15)
+
+static const meter_fn meter_entries[METER_SLOTS] = {
+    meter_0, meter_1, meter_2, meter_3, meter_4, meter_5, meter_6, meter_7,
+    meter_8, meter_9, meter_10, meter_11, meter_12, meter_13, meter_14, meter_15};
+
+/* A slot for an engine whose Python meter callback is ``fallback``: its number, or -1
+ * when every slot is taken. Slots are never given back: the engine may keep calling. */
+int aiges_meter_slot(uintptr_t fallback)
+{
+    int slot = __atomic_fetch_add(&meter_slots_used, 1, __ATOMIC_SEQ_CST);
+    if (slot >= METER_SLOTS)
+        return -1;
+    meter_fallback[slot] = (meter_fn)fallback;
+    return slot;
+}
+
+/* The trampoline to hand the engine for ``slot``. */
+uintptr_t aiges_meter_entry(int slot)
+{
+    return slot >= 0 && slot < METER_SLOTS ? (uintptr_t)meter_entries[slot] : 0;
+}
+
+/* The meter calls recorded during a call, appended to ``out`` as (key, count). */
+static int read_meters(const struct call_meters *c, PyObject *out)
+{
+    for (int i = 0; i < c->n; i++) {
+        PyObject *pair = Py_BuildValue("(Ni)", PyUnicode_DecodeUTF8(
+            c->keys[i], strlen(c->keys[i]), "replace"), c->counts[i]);
+        if (pair == NULL || PyList_Append(out, pair) < 0) {
+            Py_XDECREF(pair);
+            return -1;
+        }
+        Py_DECREF(pair);
+    }
+    return 0;
+}
+
+/* ``meter_slot``: the engine's (aiges_meter_slot) or -1; its meter calls during
+ * wrapperExec are appended to ``meters`` as (key, count). */
 int aiges_exec(uintptr_t exec_fn, uintptr_t free_fn, uintptr_t tag, uintptr_t params_obj,
-               uintptr_t items_obj, uintptr_t ids_obj, uintptr_t data_type, uintptr_t out_obj)
+               uintptr_t items_obj, uintptr_t ids_obj, uintptr_t data_type, uintptr_t out_obj,
+               int meter_slot, uintptr_t meters_obj)
 {
     PyObject *params = (PyObject *)params_obj, *items = (PyObject *)items_obj;
     PyObject *ids = (PyObject *)ids_obj, *out = (PyObject *)out_obj;
+    PyObject *meters = (PyObject *)meters_obj;
     struct inputs in;
+    struct call_meters counted = {meter_slot, 0};
     pDataList resp = NULL;
     int ret, built;
     PyGILState_STATE gil = PyGILState_Ensure();
 
     built = intern_names() == 0 && PyDict_CheckExact(params) && PyList_CheckExact(items) &&
-            PyList_CheckExact(ids) && PyList_CheckExact(out) ?
+            PyList_CheckExact(ids) && PyList_CheckExact(out) && PyList_CheckExact(meters) ?
             build_inputs(&in, params, items, ids, (PyTypeObject *)data_type) : -1;
     if (built < 0)
         PyErr_Clear();
@@ -278,12 +362,15 @@ int aiges_exec(uintptr_t exec_fn, uintptr_t free_fn, uintptr_t tag, uintptr_t pa
     if (built < 0)
         return AIGES_FALLBACK;
 
+    current_meters = meter_slot >= 0 ? &counted : NULL;
     ret = ((wrapperExecPtr)exec_fn)((const char *)tag, in.params, in.data, &resp, in.ids,
                                      in.id_count);
+    current_meters = NULL;
 
     gil = PyGILState_Ensure();
     PyMem_Free(in.heap);
-    if (ret == 0 && read_outputs(resp, (PyObject *)data_type, out) < 0) {
+    if (read_meters(&counted, meters) < 0 ||
+        (ret == 0 && read_outputs(resp, (PyObject *)data_type, out) < 0)) {
         PyErr_Clear();
         ret = AIGES_PYERR;
     }

@@ -46,18 +46,32 @@ class Exec:
         self._free = int(ffi.cast(UINTPTR, fn_free))
 
     def call(self, tag_addr: int, params: dict[str, str], data: list[Data],
-             psr_ids: list[int]) -> tuple[int, list[Data]]:
-        """(the engine's code, its outputs). ``tag_addr``: the usrTag buffer's address,
-        held by the caller for the call. Every argument is held here until C returns:
-        the lists it builds point into them."""
+             psr_ids: list[int], meter_slot: int = -1
+             ) -> tuple[int, list[Data], list[tuple[str, int]]]:
+        """(the engine's code, its outputs, the (key, count) of its meter calls during
+        the call when ``meter_slot`` is its slot). ``tag_addr``: the usrTag buffer's
+        address, held by the caller for the call. Every argument is held here until C
+        returns: the lists it builds point into them."""
         out: list[Data] = []
+        meters: list[tuple[str, int]] = []
         ret = _lib.aiges_exec(self._exec, self._free, tag_addr, id(params), id(data),
-                              id(psr_ids), DATA_TYPE, id(out))
+                              id(psr_ids), DATA_TYPE, id(out), meter_slot, id(meters))
         if ret == _lib.AIGES_FALLBACK:
             raise Fallback
         if ret == _lib.AIGES_PYERR:
             raise MemoryError("copying the engine's outputs failed")
-        return ret, out
+        return ret, out, meters
+
+
+def meter_entry(fallback) -> tuple[int, int] | None:
+    """(slot, trampoline address) of a C meter entry whose calls during a compiled call
+    of its engine stay in C (marshal.c); any other call goes on to ``fallback`` (the
+    engine's cffi meter callback, kept alive by the caller for the process's life).
+    None without the module or once its slots are taken."""
+    if not compiled():
+        return None
+    slot = _lib.aiges_meter_slot(int(ffi.cast(UINTPTR, fallback)))
+    return None if slot < 0 else (slot, _lib.aiges_meter_entry(slot))
 
 
 class Session:

@@ -20,7 +20,10 @@ ffibuilder.cdef("""
 #define AIGES_FALLBACK ...
 #define AIGES_PYERR ...
 int aiges_exec(uintptr_t exec_fn, uintptr_t free_fn, uintptr_t tag, uintptr_t params,
-               uintptr_t items, uintptr_t ids, uintptr_t data_type, uintptr_t out);
+               uintptr_t items, uintptr_t ids, uintptr_t data_type, uintptr_t out,
+               int meter_slot, uintptr_t meters);
+int aiges_meter_slot(uintptr_t fallback);
+uintptr_t aiges_meter_entry(int slot);
 int aiges_write(uintptr_t write_fn, uintptr_t handle, uintptr_t items, uintptr_t data_type);
 int aiges_read(uintptr_t read_fn, uintptr_t handle, uintptr_t data_type, uintptr_t out);
 """)

@@ -132,3 +132,27 @@ def test_session_write_and_read_agree_with_the_abi_path(echo):
     assert echo.debug_info(compiled) == echo.debug_info(python).replace("sid=p", "sid=c")
     echo.destroy(compiled)
     echo.destroy(python)
+
+
+def test_meter_calls_during_a_compiled_exec_arrive_as_through_the_callback(echo_so):
+    """The engine's meter calls during a compiled exec stay in C and are handed over
+    after it, with the call's sid; through the Python path they come one callback at a
+    time. The same calls either way."""
+    engine = load(echo_so)
+    calls: list = []
+    engine.set_ctrl(lambda sid, key, count: calls.append((sid, key, count)), None)
+    engine.init({})
+    try:
+        if engine._exec is None or engine._ctrl.slot < 0:
+            pytest.skip("aiges.native._marshal is not built (no compiler)")
+        engine.exec("c-1", {}, [Data("input", b"x")], [])
+        compiled = list(calls)
+        calls.clear()
+        engine._exec_abi("c-1", {}, [Data("input", b"x")], [])
+        assert compiled == calls == [("c-1", "echo_exec", 1)]
+        calls.clear()
+        with pytest.raises(EngineError):  # metered, then failed: the count still arrives
+            engine.exec("c-2", {"fail": "7"}, [], [])
+        assert calls == [("c-2", "echo_exec", 1)]
+    finally:
+        engine.fini()
