@@ -2,19 +2,25 @@
 
 One ``Metrics`` per application, made by ``create_app`` and kept in its state: no
 module-level registry, so two apps in one process (tests) never share counts.
-Labelled children are created once per label combination and cached, so that the
-per-request cost is a dict lookup, a counter increment and a histogram observe.
-Every method is safe from any thread (prometheus_client locks its values).
+What every request or engine call updates (request counts and latency, engine call
+latency, meter counts) is kept per thread without a lock and folded into the
+exposition at scrape time (``_Sharded``): a prometheus_client child takes a lock and
+a Python loop over the buckets per observation, about a microsecond each. The rest
+are prometheus_client's metrics, their labelled children cached. Every method is
+safe from any thread.
 Knows nothing of HTTP or cffi.
 """
 from __future__ import annotations
 
 import logging
 import threading
+from bisect import bisect_left
+from threading import get_ident
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client import CONTENT_TYPE_LATEST
-from prometheus_client.core import CounterMetricFamily
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
+from prometheus_client.utils import floatToGoString
 from prometheus_client.process_collector import ProcessCollector
 
 log = logging.getLogger(__name__)
@@ -67,25 +73,119 @@ class _Children:
             return child
 
 
+class _Sharded:
+    """A counter or histogram family updated without a lock on the hot path: each
+    thread adds to a dict of its own (keyed by its thread id: an id is only reused
+    once its thread has ended, so one writer per dict), and ``collect`` sums them at
+    scrape time. A plain ``+=`` on a value only this thread writes loses nothing; the
+    scrape may see one update half done (a bucket counted, the sum not yet), which the
+    next scrape corrects. Label values are capped as ``_Children`` caps them.
+    ``buckets`` None: a counter; else each value is a list of per-bucket counts
+    (upper bounds, +Inf last) followed by the sum."""
+
+    def __init__(self, name: str, doc: str, labels: tuple[str, ...], registry,
+                 buckets: tuple[float, ...] | None = None, limit: int = MAX_LABEL_VALUES):
+        self.name, self.doc, self.labels = name, doc, labels
+        self.buckets = buckets
+        self._limit = limit
+        self._shards: dict[int, dict] = {}
+        self._known: set[tuple] = set()
+        self._lock = threading.Lock()  # only for a label tuple seen for the first time
+        registry.register(self)
+
+    def _values(self) -> dict:
+        ident = get_ident()
+        values = self._shards.get(ident)
+        if values is None:
+            values = self._shards[ident] = {}
+        return values
+
+    def _admit(self, key: tuple) -> tuple:
+        with self._lock:
+            if key in self._known:
+                return key
+            if len(self._known) >= self._limit:
+                log.warning("too many label values; counting the rest as %r", OTHER,
+                            extra={"metric": self.name, "labels": key})
+                key = (*key[:-1], OTHER)
+            self._known.add(key)
+            return key
+
+    def inc(self, key: tuple, amount: float = 1) -> None:
+        try:
+            self._shards[get_ident()][key] += amount
+        except KeyError:  # this thread's first update of these labels
+            values = self._values()
+            key = self._admit(key)
+            values[key] = values.get(key, 0) + amount
+
+    def observe(self, key: tuple, value: float) -> None:
+        try:
+            counts = self._shards[get_ident()][key]
+        except KeyError:  # this thread's first update of these labels
+            values = self._values()
+            key = self._admit(key)
+            counts = values.get(key)
+            if counts is None:
+                counts = values[key] = [0] * len(self.buckets) + [0.0]
+        counts[bisect_left(self.buckets, value)] += 1
+        counts[-1] += value
+
+    def _totals(self) -> dict:
+        totals: dict = {}
+        for values in list(self._shards.values()):
+            for key, value in list(values.items()):  # one C call: no thread runs meanwhile
+                labels = tuple(str(v) for v in key)
+                if self.buckets is None:
+                    totals[labels] = totals.get(labels, 0) + value
+                else:
+                    total = totals.get(labels)
+                    totals[labels] = list(value) if total is None else \
+                        [a + b for a, b in zip(total, value, strict=True)]
+        return totals
+
+    def describe(self):
+        return [self._family()]
+
+    def _family(self):
+        if self.buckets is None:
+            return CounterMetricFamily(self.name, self.doc, labels=self.labels)
+        return HistogramMetricFamily(self.name, self.doc, labels=self.labels)
+
+    def collect(self):
+        family = self._family()
+        for labels, value in sorted(self._totals().items()):
+            if self.buckets is None:
+                family.add_metric(labels, value)
+            else:
+                cumulative, running = [], 0
+                for bound, count in zip(self.buckets, value, strict=False):
+                    running += count
+                    cumulative.append((floatToGoString(bound), running))
+                family.add_metric(labels, cumulative, sum_value=value[-1])
+        yield family
+
+
 class Metrics:
     def __init__(self, process: bool = True):
         self.registry = registry = CollectorRegistry()
         if process:
             ProcessCollector(registry=registry)
-        requests = Counter("aiges_requests", "Requests answered, by mode (once, session_ws, "
-                           "session_http; a session counts once, at its end) and header.code "
-                           "(0 = ok)", ("mode", "code"), registry=registry)
-        latency = Histogram("aiges_request_duration_seconds", "Once: the whole request; "
-                            "sessions: from create to end", ("mode",), buckets=REQUEST_BUCKETS,
-                            registry=registry)
-        engine_calls = Histogram("aiges_engine_call_duration_seconds", "Time inside one engine "
-                                 "call, by op (exec, execAsync, create, write, read, destroy, "
-                                 "init, fini, ...)", ("op",), buckets=ENGINE_BUCKETS,
-                                 registry=registry)
+        # Updated for every request and engine call: sharded per thread (_Sharded).
+        self._requests = _Sharded("aiges_requests", "Requests answered, by mode (once, "
+                                  "session_ws, session_http; a session counts once, at its "
+                                  "end) and header.code (0 = ok)", ("mode", "code"), registry)
+        self._latency = _Sharded("aiges_request_duration_seconds", "Once: the whole request; "
+                                 "sessions: from create to end", ("mode",), registry,
+                                 REQUEST_BUCKETS)
+        self._engine_calls = _Sharded("aiges_engine_call_duration_seconds", "Time inside one "
+                                      "engine call, by op (exec, execAsync, create, write, "
+                                      "read, destroy, init, fini, ...)", ("op",), registry,
+                                      ENGINE_BUCKETS)
         engine_errors = Counter("aiges_engine_errors", "Non-zero engine returns, by op and the "
                                 "engine's own code", ("op", "code"), registry=registry)
-        meter = Counter("aiges_engine_meter", "Counts the engine reported through its "
-                        "CTMeterCustom callback, by meter key", ("key",), registry=registry)
+        self._meter = _Sharded("aiges_engine_meter", "Counts the engine reported through its "
+                               "CTMeterCustom callback, by meter key", ("key",), registry)
         self._queue_wait = Histogram(
             "aiges_queue_wait_seconds", "How long a once request that found no free "
             "instance waited for one (the rest waited nothing: compare the _count with "
@@ -145,15 +245,11 @@ class Metrics:
                                 "while its call ran), timeout (the once timeout fired), "
                                 "shutdown (still running when the drain time ended)",
                                 ("reason",), registry=registry)
-        self._requests = _Children("aiges_requests", requests)
-        self._latency = _Children("aiges_request_duration_seconds", latency)
-        self._engine_calls = _Children("aiges_engine_call_duration_seconds", engine_calls)
         self._engine_errors = _Children("aiges_engine_errors", engine_errors)
-        self._meter = _Children("aiges_engine_meter", meter)
 
     def request(self, mode: str, code: int, seconds: float) -> None:
-        self._requests.get((mode, code)).inc()
-        self._latency.get((mode,)).observe(seconds)
+        self._requests.inc((mode, code))
+        self._latency.observe((mode,), seconds)
 
     def session(self, mode: str, first_result_s: float | None, results: int) -> None:
         """A session's end: its time to the first result (if it had one), its results."""
@@ -162,7 +258,7 @@ class Metrics:
         self._results.get((mode,)).observe(results)
 
     def engine_call(self, op: str, seconds: float) -> None:
-        self._engine_calls.get((op,)).observe(seconds)
+        self._engine_calls.observe((op,), seconds)
 
     def engine_error(self, op: str, code: int) -> None:
         self._engine_errors.get((op, code)).inc()
@@ -178,7 +274,7 @@ class Metrics:
             # A Prometheus counter only goes up; a negative count has no meaning here.
             log.warning("negative engine meter count ignored", extra={"key": key, "count": count})
             return
-        self._meter.get((key,)).inc(count)
+        self._meter.inc((key,), count)
 
     def health_failure(self) -> None:
         self._health_failures.inc()

@@ -56,15 +56,29 @@ class Placement:
         self._need: dict[str, int] = {}    # op -> streak that makes it inline
         self._inline: set[str] = set()
         self._promote = promote
+        # A slow inline call was seen: sample the loop thread's usage around inline
+        # calls (``usage``) until one is fast again. Not per call: a syscall per request.
+        self.wary = False
 
     def inline(self, op: str, size: int = 0) -> bool:
         return op in self._inline and size <= MAX_INLINE_BYTES
 
+    def usage(self):
+        """What an inline call starts with: the loop thread's resource usage, sampled
+        (a getrusage syscall) only while ``wary``; else UNSAMPLED."""
+        return getrusage(RUSAGE_THREAD) if self.wary else UNSAMPLED
+
     def preempted(self, seconds: float, before) -> bool:
         """An inline call over the limit that neither waited (no voluntary context
         switch of the loop's thread) nor used the CPU time it took: the thread was
-        descheduled mid-call, on a busy machine. Says nothing about the engine."""
+        descheduled mid-call, on a busy machine. Says nothing about the engine.
+        An unsampled call over the limit counts as slow and makes the placement wary:
+        the calls after it are sampled until one is fast, so that the second slow call
+        in a row, the one that sends the op back, is judged on its usage."""
         if seconds <= self.limit_s:
+            return False
+        if before is UNSAMPLED:
+            self.wary = True
             return False
         after = getrusage(RUSAGE_THREAD)
         cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
@@ -77,6 +91,8 @@ class Placement:
         fast = seconds <= self.limit_s + (0.0 if inline else GIL_WAIT_S)
         need = self._need.get(op, self._promote)
         if fast:
+            if inline:
+                self.wary = False
             streak = self._streak.get(op, 0) + 1
             self._streak[op] = streak
             if op not in self._inline:
@@ -97,8 +113,8 @@ class Placement:
                      extra={"op": op, "ms": round(seconds * 1000, 3)})
 
 
-def thread_usage():
-    return getrusage(RUSAGE_THREAD)
+# An inline call whose start was not sampled (Placement.usage).
+UNSAMPLED = object()
 
 
 class Watchdog:

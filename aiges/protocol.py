@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import binascii
 import os
+from collections import deque
 from dataclasses import dataclass, field
 
 import orjson
@@ -19,6 +20,7 @@ DATA_FIELDS = {"text": DataType.TEXT, "audio": DataType.AUDIO,
                "image": DataType.IMAGE, "video": DataType.VIDEO}
 TYPE_NAMES = {int(t): name for name, t in DATA_FIELDS.items()}
 TYPE_NAMES[int(DataType.PER)] = "text"
+STATUS_TEXT = {0: "0", 1: "1", 2: "2", 3: "3"}
 
 
 @dataclass(slots=True)
@@ -33,17 +35,35 @@ class Request:
     psr_ids: list[int] = field(default_factory=list)
 
 
+# uuid4's fixed bits, version 4 and the RFC 4122 variant, over a batch of 256 uuids
+# read as one big number: set with two operations for the whole batch.
+_SID_BATCH = 256
+_UUID4_CLEAR = int.from_bytes(b"\xff" * 6 + b"\x0f\xff\x3f" + b"\xff" * 7) * sum(
+    1 << (128 * i) for i in range(_SID_BATCH))
+_UUID4_SET = int.from_bytes(b"\0" * 6 + b"\x40\0\x80" + b"\0" * 7) * sum(
+    1 << (128 * i) for i in range(_SID_BATCH))
+# Sids made ahead, from one getrandom call per batch rather than one per request: a
+# deque's popleft is atomic, so threads never share one; a forked child starts afresh.
+_sids: deque[str] = deque()
+os.register_at_fork(after_in_child=_sids.clear)
+
+
 def new_sid() -> str:
-    """A uuid4 in hex, as upstream's sids, without building a UUID object (a few
-    microseconds per request)."""
-    raw = bytearray(os.urandom(16))
-    raw[6] = raw[6] & 0x0F | 0x40  # version 4
-    raw[8] = raw[8] & 0x3F | 0x80  # RFC 4122 variant
-    return raw.hex()
+    """A uuid4 in hex, as upstream's sids (os.urandom's bytes), without a UUID object or
+    a syscall per request."""
+    try:
+        return _sids.popleft()
+    except IndexError:
+        raw = int.from_bytes(os.urandom(16 * _SID_BATCH)) & _UUID4_CLEAR | _UUID4_SET
+        text = raw.to_bytes(16 * _SID_BATCH).hex()
+        _sids.extend(text[i:i + 32] for i in range(0, len(text), 32))
+        return _sids.popleft()
 
 
 def text_value(value) -> str:
     """A JSON scalar as the text an engine gets: 16000 (not 16000.0), true, plain strings."""
+    if type(value) is str:  # the common case first: one check
+        return value
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float) and value.is_integer():
@@ -136,6 +156,8 @@ def _psr_ids(value) -> list[int]:
 
 
 def _status(key: str, value) -> int:
+    if type(value) is int and 0 <= value <= 3:  # the common case: no conversion
+        return value
     try:
         status = int(value)
     except (TypeError, ValueError):
@@ -148,11 +170,16 @@ def _status(key: str, value) -> int:
 def _input(key: str, item) -> Data:
     if not isinstance(item, dict):
         raise AigesError(errors.INVALID_INPUT, f"payload.{key} must be an object")
-    fields = [name for name in DATA_FIELDS if name in item]
-    if len(fields) != 1:
+    name = None
+    for field_name in DATA_FIELDS:
+        if field_name in item:
+            if name is not None:
+                name = ""
+                break
+            name = field_name
+    if not name:
         raise AigesError(errors.INVALID_INPUT, f"payload.{key} needs exactly one of "
                                                f"text, audio, image, video")
-    name = fields[0]
     value = item[name]
     if isinstance(value, (dict, list)):
         raw = orjson.dumps(value)
@@ -163,9 +190,15 @@ def _input(key: str, item) -> Data:
             raise AigesError(errors.BAD_PAYLOAD, f"payload.{key}.{name} is not valid base64") from None
     else:
         raise AigesError(errors.INVALID_INPUT, f"payload.{key}.{name} must be a base64 string")
-    status = _status(key, item.get("status", DataStatus.ONCE))
-    desc = {k: text_value(v) for k, v in item.items()
-            if k != name and k != "status" and v is not None and not isinstance(v, (dict, list))}
+    status = _status(key, item.get("status", 3))  # 3: DataStatus.ONCE
+    desc = {}  # every other scalar field, as text
+    for k, v in item.items():
+        if k == name or k == "status":
+            continue
+        if type(v) is str:
+            desc[k] = v
+        elif v is not None and not isinstance(v, (dict, list)):
+            desc[k] = text_value(v)
     return Data(key, raw, DATA_FIELDS[name], status, desc)
 
 
@@ -174,13 +207,22 @@ def render_outputs(items: list[Data], declared: dict[str, dict],
     """The response payload and header.status (the last output's status). ``seq``: one
     number for every output, or one per output key (a session's frames)."""
     payload: dict[str, dict] = {}
-    status = int(DataStatus.ONCE)
+    status = 3  # DataStatus.ONCE
+    seqs = seq if isinstance(seq, dict) else None
+    seq_text = None if seqs is not None else str(seq)
     for item in items:
-        entry = dict(declared.get(item.key, ()))
-        entry.update(item.desc)
-        entry.setdefault("seq", str(seq.get(item.key, 0) if isinstance(seq, dict) else seq))
-        entry["status"] = str(int(item.status))
-        name = TYPE_NAMES.get(int(item.type), "text")
+        key = item.key
+        attrs = declared.get(key) if declared else None
+        if attrs:
+            entry = dict(attrs)
+            entry.update(item.desc)
+        else:
+            entry = dict(item.desc)
+        if "seq" not in entry:
+            entry["seq"] = seq_text if seqs is None else str(seqs.get(key, 0))
+        status = int(item.status)
+        entry["status"] = STATUS_TEXT.get(status) or str(status)
+        name = TYPE_NAMES.get(item.type, "text")
         if name == "text":
             try:
                 entry["text"] = item.data.decode("utf-8")
@@ -189,8 +231,7 @@ def render_outputs(items: list[Data], declared: dict[str, dict],
                 entry["text"] = binascii.b2a_base64(item.data, newline=False).decode()
         else:
             entry[name] = binascii.b2a_base64(item.data, newline=False).decode()
-        payload[item.key] = entry
-        status = int(item.status)
+        payload[key] = entry
     return payload, status
 
 

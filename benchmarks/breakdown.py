@@ -6,7 +6,7 @@ py-spy (profile.py) shows the shares under real load, but a sampler cannot see
 inside a cffi call and blurs short frames. This runs each stage of the once path
 on its own, many times, against the real app built by create_app with the C echo
 engine and the Python one (warmed up until the engine call runs inline), and
-prints the median microseconds per call of each: the fast path's head parsing,
+prints the median microseconds of CPU time (this thread's) per call of each: the fast path's head parsing,
 JSON parsing and validation, the engine call and its cffi marshalling, the
 inline-call bookkeeping and metrics, rendering, accounting, and the whole of
 ``once.begin``. No socket is involved: what is left of a request's CPU time under
@@ -20,6 +20,7 @@ import contextlib
 import json
 import statistics
 import sys
+import time
 import timeit
 from pathlib import Path
 
@@ -41,12 +42,14 @@ ROUTE = "/v1/svcName"
 
 
 def timed(calls: dict, number: int, repeat: int) -> dict:
-    """Median microseconds per call of each; the repeats go round every call in turn,
-    so that a slow spell of a shared machine lands on all of them alike."""
+    """Median microseconds per call of each, in this thread's CPU time (time.thread_time:
+    time spent descheduled on a busy machine is not counted); the repeats go round every
+    call in turn, so that a slow spell of a shared machine lands on all of them alike."""
     runs: dict = {name: [] for name in calls}
     for _ in range(repeat):
         for name, fn in calls.items():
-            runs[name].append(timeit.timeit(fn, number=number) / number * 1e6)
+            runs[name].append(timeit.Timer(fn, timer=time.thread_time).timeit(number)
+                              / number * 1e6)
     return {name: round(statistics.median(times), 2) for name, times in runs.items()}
 
 
@@ -86,6 +89,12 @@ class _Sink:
     def close(self) -> None:
         pass
 
+    def pause_reading(self) -> None:  # a request that waits (the engine back on threads)
+        pass
+
+    def resume_reading(self) -> None:
+        pass
+
 
 def _through(server, request: bytes):
     conn = server()
@@ -111,6 +120,8 @@ def c_parts(engine, req, cleanup: list) -> dict:
     run(tag, params, data, held, ffi.NULL, 0)
     cleanup.append(lambda: (free(tag, held), keep))
     return {
+        "  C: exec, marshalling in Python (ABI mode)": lambda: engine._exec_abi(
+            req.sid, req.params, req.data, req.psr_ids),
         "  C: wrapperExec + ExecFree alone (meter callback in)": bare_call,
         "  C: building ParamList + DataList": lambda: (lists.param_list(req.params, []),
                                                         lists.data_list(req.data, [])),

@@ -1,4 +1,4 @@
-"""aiges against the bare aiohttp echo, same requests, side by side.
+"""aiges against the bare aiohttp echo and the ceiling echo, same requests, side by side.
 
     .venv/bin/python benchmarks/run.py [--sizes 100,65536] [--concurrency 1,64]
                                        [--duration 10] [--warmup 2] [--json out.json]
@@ -26,11 +26,14 @@ import aiohttp
 import loadgen
 import servers
 
-# aiges serving the C echo engine and the Python one, then the bare aiohttp echo (always
-# last: every other target's ratio is against it). "protocol" (protocol_echo.py, the
-# echo without aiohttp's web layer) only when asked for.
-TARGETS = ("aiges", "aiges-py", "protocol", "bare")
-DEFAULT_TARGETS = ["aiges", "aiges-py", "bare"]
+# aiges serving the C echo engine and the Python one, then the reference echoes: the
+# ceiling (ceiling_echo.py: uvloop + httptools + orjson, nothing else) and the bare
+# aiohttp echo (always last). Every other target's ratio is against bare, and aiges's
+# also against the ceiling. "protocol" (protocol_echo.py, the echo without aiohttp's
+# web layer) only when asked for.
+TARGETS = ("aiges", "aiges-py", "protocol", "ceiling", "bare")
+DEFAULT_TARGETS = ["aiges", "aiges-py", "ceiling", "bare"]
+REFERENCES = ("protocol", "ceiling", "bare")
 WRK_MISSING = ("wrk not found: install it with `apt-get install -y wrk` (Debian/Ubuntu). "
                "Falling back to the built-in Python load generator.")
 PYTHON_NOTE = ("note: Python load generator (aiohttp) in use. It needs about as much CPU "
@@ -96,6 +99,9 @@ def add_target_args(p: argparse.ArgumentParser) -> None:
                    help="Python echo engine for aiges-py (default: python_examples/echo)")
     p.add_argument("--targets", type=target_list, default=DEFAULT_TARGETS,
                    help="comma list of " + ", ".join(TARGETS) + " (bare is always added)")
+    p.add_argument("--tree", type=Path, default=servers.REPO,
+                   help="the checkout whose aiges the aiges targets run, to measure another "
+                        "build with these scripts (default: this one)")
 
 
 def target_list(text: str) -> list[str]:
@@ -189,27 +195,37 @@ def render(points: list[dict]) -> str:
             lines.append(f"{pt['size']:>8} {pt['concurrency']:>5}  {name:<14} {m.rps:>10.1f} "
                          f"{m.p50_ms:>9.3f} {m.p99_ms:>9.3f} {m.bad:>6} {m.socket_errors:>8} "
                          f"{pt['rss_mb'][name]:>8.0f}")
-        b = pt["bare"]
-        for name in names[:-1]:
-            a = pt[name]
-            lines.append(f"{'':>8} {'':>5}  {name + '/bare':<14} "
+        for name, ref in ratio_pairs(names):
+            a, b = pt[name], pt[ref]
+            lines.append(f"{'':>8} {'':>5}  {name + '/' + ref:<14} "
                          f"{fmt_ratio(ratio(a.rps, b.rps)):>10} "
                          f"{fmt_ratio(ratio(a.p50_ms, b.p50_ms)):>9}")
         lines.append("")
     return "\n".join(lines)
 
 
+def ratio_pairs(names: list[str]) -> list[tuple[str, str]]:
+    """(target, reference) of every ratio shown: each target against bare, and aiges's
+    targets against the ceiling too when it ran."""
+    pairs = [(name, "bare") for name in names if name != "bare"]
+    if "ceiling" in names:
+        pairs += [(name, "ceiling") for name in names if name not in REFERENCES]
+    return pairs
+
+
 def to_json(points: list[dict], bench: Bench, args: argparse.Namespace) -> dict:
     rows = []
     names = names_of(points)
     for pt in points:
-        b = pt["bare"]
+        ratios: dict = {"ratio": {}, "ratio_ceiling": {}}
+        for name, ref in ratio_pairs(names):
+            ratios["ratio" if ref == "bare" else "ratio_ceiling"][name] = {
+                "rps": ratio(pt[name].rps, pt[ref].rps),
+                "p50": ratio(pt[name].p50_ms, pt[ref].p50_ms)}
         rows.append({"size": pt["size"], "concurrency": pt["concurrency"],
                      **{name: {**asdict(pt[name]), "rps": pt[name].rps,
                                "peak_rss_mb": pt["rss_mb"][name]} for name in names},
-                     "ratio": {name: {"rps": ratio(pt[name].rps, b.rps),
-                                      "p50": ratio(pt[name].p50_ms, b.p50_ms)}
-                               for name in names[:-1]}})
+                     **ratios})
     meta = {"loadgen": bench.tool, "pinning": bench.pinning.describe(),
             "duration_s": bench.duration, "rounds": bench.rounds, "warmup_s": bench.warmup,
             "engine": str(args.engine), "instances": args.instances,
@@ -224,12 +240,13 @@ def start_targets(stack: contextlib.ExitStack, bench: Bench,
     started = {}
     for name in args.targets:
         port = servers.free_port()
-        if name in ("bare", "protocol"):
+        if name in REFERENCES:
             cmd = servers.echo_command(name, port)
         else:
             cmd = servers.aiges_command(engines[name].resolve(), port, args.instances)
+        tree = servers.REPO if name in REFERENCES else args.tree.resolve()
         started[name] = stack.enter_context(servers.running(name, cmd, port, bench.pinning,
-                                                            bench.workdir))
+                                                            bench.workdir, tree))
     return started
 
 

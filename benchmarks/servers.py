@@ -86,9 +86,14 @@ def bare_command(port: int) -> list[str]:
     return echo_command("bare", port)
 
 
+# The reference echoes: bare, the aiohttp echo; protocol, the same echo on a plain asyncio
+# protocol; ceiling, on uvloop + httptools + orjson alone (the least a Python server does).
+ECHO_SCRIPTS = {"bare": "echo_server.py", "protocol": "protocol_echo.py",
+                "ceiling": "ceiling_echo.py"}
+
+
 def echo_command(name: str, port: int) -> list[str]:
-    """bare: the aiohttp echo; protocol: the same echo on a plain asyncio protocol."""
-    script = "echo_server.py" if name == "bare" else "protocol_echo.py"
+    script = ECHO_SCRIPTS[name]
     return [sys.executable, str(REPO / "benchmarks" / script),
             "--host", "127.0.0.1", "--port", str(port)]
 

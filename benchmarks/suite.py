@@ -3,7 +3,8 @@
     .venv/bin/python benchmarks/suite.py [--quick] [--json benchmarks/results/suite.json]
 
 1. once requests (run.py): aiges with the C echo engine, aiges with the Python echo
-   engine and the bare aiohttp echo, side by side with wrk, payloads of 100 B, 64 KB,
+   engine, the ceiling echo (uvloop + httptools + orjson) and the bare aiohttp echo,
+   side by side with wrk, every aiges point as a ratio to both references, payloads of 100 B, 64 KB,
    1 MB and 16 MB at concurrency 1, 8 and 64, with the servers' peak memory (3 rounds
    of 3 s per target, taking turns; 16 MB in one 10 s window each);
 2. --workers scaling: aiges with 1 and with 2 workers (unpinned, all cores), 100 B at
@@ -13,8 +14,8 @@
 5. where the time goes (breakdown.py): each stage of a 100 B once request timed in
    process, for the C and the Python echo engine;
 6. paired (paired.py): 100 B at concurrency 1, 8 and 64, each aiges target loaded at
-   the same moment as the bare echo on one shared core, the ratio that a slow spell
-   of the box cannot move.
+   the same moment as the bare echo and the ceiling echo on one shared core, the
+   ratios that a slow spell of the box cannot move.
 
 Each part prints its table as it ends; --json writes them all in one file.
 See benchmarks/README.md for how to read them.
@@ -104,7 +105,8 @@ def stages(args: argparse.Namespace) -> dict:
 def pairs(args: argparse.Namespace) -> dict:
     argv = ["--duration", "1", "--rounds", "1", "--warmup", "0"] if args.quick else \
         ["--duration", "5", "--rounds", "3"]
-    return _part("paired: aiges and bare loaded at once on one core", paired, argv)
+    return _part("paired: aiges and the references loaded at once on one core", paired,
+                 argv)
 
 
 def _part(title: str, module, argv: list[str]) -> dict:

@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import logging
 import shutil
+import sys
 import tempfile
 from collections import deque
 from pathlib import Path
 
 from aiges.engine import Data, MeterCallback, Modes, ResultCallback, TraceCallback
 from aiges.errors import EngineError, EngineLoadError, Unsupported
-from aiges.native import lists
+from aiges.native import lists, marshal
 from aiges.native.cdef import ffi
 from aiges.native.embedded import refuse_embedded
 from aiges.native.symbols import ALL, check
@@ -107,12 +108,35 @@ class _Ctrl:
         self.tags: _Tags | None = tags
         self.meter: MeterCallback | None = None
         self.trace: TraceCallback | None = None  # None: trace lines are not logged
+        self._on_error = on_error
         self.pairs = [
             ("CTMeterCustom", ffi.callback("wrapperMeterCustom", self._on_meter, error=-1,
                                            onerror=on_error)),
             ("CTTraceLog", ffi.callback("wrapperTraceLog", self._on_trace, error=-1,
                                         onerror=on_error)),
         ]
+        # With the compiled module the engine gets a C entry for its meter calls: those
+        # made during a compiled exec come back with its result (``metered``), the rest
+        # go on to the callback above.
+        entry = marshal.meter_entry(self.pairs[0][1])
+        self.slot = -1
+        if entry is not None:
+            self.slot, address = entry
+            self.given = [ffi.cast("void*", address), ffi.cast("void*", self.pairs[1][1])]
+        else:
+            self.given = [ffi.cast("void*", callback) for _, callback in self.pairs]
+
+    def metered(self, sid: str, meters: list[tuple[str, int]]) -> None:
+        """The meter calls an engine made during a compiled exec, as they would have
+        come through ``_on_meter``."""
+        meter = self.meter
+        if meter is None:
+            return
+        for key, count in meters:
+            try:
+                meter(sid, key, count)
+            except Exception:  # noqa: BLE001 - as a callback's error: logged, not raised
+                self._on_error(*sys.exc_info())
 
     def _sid(self, usr_tag) -> str:
         # usrTag may be stale or NULL: only its value is looked up, never read through.
@@ -140,10 +164,11 @@ _GIVEN: list[_Ctrl] = []
 
 
 class _Session:
-    __slots__ = ("handle", "tag", "addr")
+    __slots__ = ("handle", "tag", "addr", "address")
 
     def __init__(self, handle, tag, addr):
         self.handle, self.tag, self.addr = handle, tag, addr
+        self.address = int(ffi.cast(UINTPTR, handle))  # for the compiled calls
 
 
 class CEngine:
@@ -172,6 +197,11 @@ class CEngine:
             self._release()  # a refused reload leaves nothing behind
             raise
         self._tags = _Tags()
+        compiled = marshal.compiled()
+        self._exec = (marshal.Exec(self._fn["wrapperExec"], self._fn["wrapperExecFree"])
+                      if compiled and self.modes.once_sync else None)
+        self._session_calls = (marshal.Session(self._fn["wrapperWrite"], self._fn["wrapperRead"])
+                               if compiled and self.modes.session else None)
         # Kept for the library's lifetime: the engine may call it from any thread, any time.
         self._callback = ffi.callback("wrapperCallback", self._on_result, error=-1,
                                       onerror=self._on_callback_error)
@@ -208,10 +238,11 @@ class CEngine:
             self._ctrl = _Ctrl(self._tags, self._on_callback_error)
             _GIVEN.append(self._ctrl)
         self._ctrl.meter, self._ctrl.trace = meter, trace
-        for (kind, callback), given in zip(self._ctrl.pairs, (meter, trace), strict=True):
+        for (kind, _), entry, given in zip(self._ctrl.pairs, self._ctrl.given, (meter, trace),
+                                           strict=True):
             if given is None:
                 continue
-            ret = fn(getattr(self._lib, kind), ffi.cast("void*", callback))
+            ret = fn(getattr(self._lib, kind), entry)
             if ret:
                 log.warning("wrapperSetCtrl refused a callback",
                             extra={"type": kind, "code": ret, "error": self.error_text(ret)})
@@ -267,6 +298,29 @@ class CEngine:
     # -- once --------------------------------------------------------------------------
     def exec(self, tag: str, params: dict[str, str], data: list[Data],
              psr_ids: list[int]) -> list[Data]:
+        """One crossing into the compiled marshalling (aiges/native/marshal.c) where it
+        was built; else, or for inputs it does not take, the same steps here."""
+        compiled = self._exec
+        if compiled is not None:
+            ctrl = self._ctrl
+            tag_buf, addr = self._tags.open(tag)
+            try:
+                ret, items, meters = compiled.call(addr, params, data, psr_ids,
+                                                   ctrl.slot if ctrl is not None else -1)
+            except marshal.Fallback:
+                pass
+            else:
+                if meters:
+                    ctrl.metered(tag, meters)
+                if ret:
+                    raise self._error("exec", ret)
+                return items
+            finally:
+                self._tags.close(addr)
+        return self._exec_abi(tag, params, data, psr_ids)
+
+    def _exec_abi(self, tag: str, params: dict[str, str], data: list[Data],
+                  psr_ids: list[int]) -> list[Data]:
         keep: list = []
         tag_buf, addr = self._tags.open(tag)
         out = ffi.new(DATA_OUT)
@@ -371,12 +425,34 @@ class CEngine:
         return _Session(handle, tag_buf, addr)
 
     def write(self, session: _Session, data: list[Data]) -> None:
+        compiled = self._session_calls
+        if compiled is not None:
+            try:
+                ret = compiled.write(session.address, data)
+            except marshal.Fallback:
+                pass
+            else:
+                if ret:
+                    raise self._error("write", ret)
+                return
+        self._write_abi(session, data)
+
+    def _write_abi(self, session: _Session, data: list[Data]) -> None:
         keep: list = []
         ret = self._fn["wrapperWrite"](session.handle, lists.data_list(data, keep))
         if ret:
             raise self._error("write", ret)
 
     def read(self, session: _Session) -> list[Data] | None:
+        compiled = self._session_calls
+        if compiled is None:
+            return self._read_abi(session)
+        ret, items = compiled.read(session.address)
+        if ret:
+            raise self._error("read", ret)
+        return items
+
+    def _read_abi(self, session: _Session) -> list[Data] | None:
         out = ffi.new("pDataList*")
         ret = self._fn["wrapperRead"](session.handle, out)
         if ret:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import threading
 from pathlib import Path
 
 import pytest
@@ -48,6 +49,32 @@ def test_metrics_count_by_label():
     assert metric(got, "aiges_engine_call_duration_seconds_count", op="exec") == 1
     assert metric(got, "aiges_engine_errors_total", op="exec", code="7") == 1
     assert metric(got, "aiges_engine_meter_total", key="echo_exec") == 4
+
+
+def test_metrics_updated_from_many_threads_lose_nothing():
+    """Request and engine-call metrics are kept per thread without a lock and summed
+    at scrape time."""
+    m = Metrics(process=False)
+
+    def work():
+        for _ in range(2000):
+            m.request("once", 0, 0.0001)
+            m.engine_call("exec", 0.00001)
+            m.meter("k", 1)
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    work()
+    for t in threads:
+        t.join()
+    got = samples(m)
+    assert metric(got, "aiges_requests_total", mode="once", code="0") == 10000
+    assert metric(got, "aiges_request_duration_seconds_count", mode="once") == 10000
+    assert metric(got, "aiges_request_duration_seconds_bucket", mode="once", le="0.001") == 10000
+    assert metric(got, "aiges_engine_call_duration_seconds_count", op="exec") == 10000
+    assert metric(got, "aiges_engine_meter_total", key="k") == 10000
+    assert abs(metric(got, "aiges_request_duration_seconds_sum", mode="once") - 1.0) < 1e-6
 
 
 def test_each_metrics_has_its_own_registry():

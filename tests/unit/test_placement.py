@@ -6,7 +6,8 @@ import threading
 import time
 
 from aiges.engine import Data, Modes
-from aiges.placement import GIL_WAIT_S, MAX_INLINE_BYTES, MAX_NEED, PROMOTE, Placement, Watchdog
+from aiges.placement import (GIL_WAIT_S, MAX_INLINE_BYTES, MAX_NEED, PROMOTE, UNSAMPLED,
+                             Placement, Watchdog)
 from aiges.pool import InstancePool
 from aiges.protocol import Request
 from aiges.runner import Runner
@@ -56,6 +57,23 @@ def test_two_slow_inline_calls_in_a_row_send_it_back_and_double_the_streak_neede
     assert not placement.inline("exec")
     placement.record("exec", FAST, inline=False)
     assert placement.inline("exec")
+
+
+def test_usage_is_sampled_only_after_a_slow_inline_call():
+    """No getrusage per request: the loop thread's usage is read around inline calls
+    only from a slow one until a fast one, so the call that would send the op back is
+    judged on it (preempted or not)."""
+    placement = promoted(Placement(250))
+    assert placement.usage() is UNSAMPLED
+    assert not placement.preempted(SLOW, placement.usage())  # unsampled: counted as slow
+    placement.record("exec", SLOW, inline=True)
+    before = placement.usage()
+    assert before is not UNSAMPLED
+    # Sampled just now: little CPU used, no voluntary switch since: a preempted call.
+    assert placement.preempted(SLOW, before)
+    assert placement.inline("exec")
+    placement.record("exec", FAST, inline=True)
+    assert placement.usage() is UNSAMPLED
 
 
 def test_the_streak_needed_is_capped_and_a_long_good_run_halves_it():

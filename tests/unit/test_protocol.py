@@ -151,3 +151,26 @@ def test_enums_declared_by_the_schema_are_enforced():
     assert protocol.parse(doc, "svc", [], enums=enums).params["rate"] == "16000"
     del doc["parameter"]["svc"]["lang"]  # absent: the engine's default
     protocol.parse(doc, "svc", [], enums=enums)
+
+
+def test_sids_are_uuid4_unique_and_fresh_in_a_forked_child():
+    import os
+    import uuid
+
+    from aiges.protocol import new_sid
+
+    sids = [new_sid() for _ in range(1000)]  # several batches
+    assert len(set(sids)) == len(sids)
+    for sid in sids:
+        value = uuid.UUID(sid)
+        assert value.hex == sid and value.version == 4 and value.variant == uuid.RFC_4122
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: the batch it inherited is not reused
+        os.write(write, new_sid().encode())
+        os._exit(0)
+    os.waitpid(pid, 0)
+    child = os.read(read, 64).decode()
+    os.close(read)
+    os.close(write)
+    assert child != new_sid() and uuid.UUID(child).version == 4

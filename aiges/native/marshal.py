@@ -1,0 +1,99 @@
+"""The compiled engine calls (marshal.c), when they were built.
+
+``Exec(fn_exec, fn_free).call(...)`` runs what CEngine.exec does in Python (build the
+lists, wrapperExec, copy the outputs, wrapperExecFree) in one crossing into C, about
+three times cheaper for a small request; ``Session`` does the same for a session's
+wrapperWrite and wrapperRead. aiges.native._marshal is built at install
+time (setup.py, cffi_modules) and may be missing: no compiler, or a source tree used
+without installing; then ``compiled()`` is None and CEngine keeps its Python path.
+``AIGES_MARSHAL=abi`` in the environment turns the compiled path off (to compare).
+"""
+from __future__ import annotations
+
+import logging
+import os
+
+from aiges.engine import Data
+from aiges.native.cdef import ffi
+
+log = logging.getLogger(__name__)
+
+try:
+    from aiges.native._marshal import lib as _lib
+except ImportError:  # not built: no compiler at install time
+    _lib = None
+
+UINTPTR = ffi.typeof("uintptr_t")
+DATA_TYPE = id(Data)  # the class marshal.c makes the outputs with (held by aiges.engine)
+
+
+def compiled() -> bool:
+    return _lib is not None and os.environ.get("AIGES_MARSHAL", "") != "abi"
+
+
+class Fallback(Exception):
+    """marshal.c did not take these inputs (nothing reached the engine): run the Python
+    path."""
+
+
+class Exec:
+    """wrapperExec + wrapperExecFree of one library, called from C."""
+
+    __slots__ = ("_exec", "_free")
+
+    def __init__(self, fn_exec, fn_free):
+        self._exec = int(ffi.cast(UINTPTR, fn_exec))
+        self._free = int(ffi.cast(UINTPTR, fn_free))
+
+    def call(self, tag_addr: int, params: dict[str, str], data: list[Data],
+             psr_ids: list[int], meter_slot: int = -1
+             ) -> tuple[int, list[Data], list[tuple[str, int]]]:
+        """(the engine's code, its outputs, the (key, count) of its meter calls during
+        the call when ``meter_slot`` is its slot). ``tag_addr``: the usrTag buffer's
+        address, held by the caller for the call. Every argument is held here until C
+        returns: the lists it builds point into them."""
+        out: list[Data] = []
+        meters: list[tuple[str, int]] = []
+        ret = _lib.aiges_exec(self._exec, self._free, tag_addr, id(params), id(data),
+                              id(psr_ids), DATA_TYPE, id(out), meter_slot, id(meters))
+        if ret == _lib.AIGES_FALLBACK:
+            raise Fallback
+        if ret == _lib.AIGES_PYERR:
+            raise MemoryError("copying the engine's outputs failed")
+        return ret, out, meters
+
+
+def meter_entry(fallback) -> tuple[int, int] | None:
+    """(slot, trampoline address) of a C meter entry whose calls during a compiled call
+    of its engine stay in C (marshal.c); any other call goes on to ``fallback`` (the
+    engine's cffi meter callback, kept alive by the caller for the process's life).
+    None without the module or once its slots are taken."""
+    if not compiled():
+        return None
+    slot = _lib.aiges_meter_slot(int(ffi.cast(UINTPTR, fallback)))
+    return None if slot < 0 else (slot, _lib.aiges_meter_entry(slot))
+
+
+class Session:
+    """wrapperWrite and wrapperRead of one library, called from C."""
+
+    __slots__ = ("_write", "_read")
+
+    def __init__(self, fn_write, fn_read):
+        self._write = int(ffi.cast(UINTPTR, fn_write))
+        self._read = int(ffi.cast(UINTPTR, fn_read))
+
+    def write(self, handle: int, data: list[Data]) -> int:
+        """The engine's code. ``handle``: the session handle's address."""
+        ret = _lib.aiges_write(self._write, handle, id(data), DATA_TYPE)
+        if ret == _lib.AIGES_FALLBACK:
+            raise Fallback
+        return ret
+
+    def read(self, handle: int) -> tuple[int, list[Data] | None]:
+        """(the engine's code, its outputs or None when it returned nothing)."""
+        out: list[Data] = []
+        ret = _lib.aiges_read(self._read, handle, DATA_TYPE, id(out))
+        if ret == _lib.AIGES_PYERR:
+            raise MemoryError("copying the engine's outputs failed")
+        return ret, out or None

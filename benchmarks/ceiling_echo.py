@@ -1,0 +1,97 @@
+"""The ceiling: the once echo with nothing but uvloop, llhttp (httptools) and orjson.
+
+echo_server.py's answers (echo_item, the same JSON, CORS headers, Date and Server),
+read by httptools' llhttp parser and written by a plain asyncio protocol on uvloop,
+with the cheapest sid (16 random bytes in hex) and a Date cached per second: about
+the least a Python process can do per request of this protocol, so what is left
+between it and aiges is aiges's own work. Not a server to use: no limits, no
+timeouts, no error answers beyond closing the connection.
+
+    python benchmarks/ceiling_echo.py --port 8080
+    python benchmarks/run.py --targets aiges,ceiling     # aiges against it and bare
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from email.utils import formatdate
+from time import time
+
+import echo_server
+import httptools
+import orjson
+from echo_server import echo_item
+from protocol_echo import HEAD, HEALTH
+
+
+class Echo(asyncio.Protocol):
+    __slots__ = ("route", "transport", "parser", "url", "body", "date")
+
+    def __init__(self, service: str):
+        self.route = f"/v1/{service}".encode()
+        self.transport: asyncio.Transport | None = None
+        self.parser = httptools.HttpRequestParser(self)
+        self.url = b""
+        self.body: list[bytes] = []
+        self.date = (0, b"")
+
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError:
+            self.transport.close()
+
+    # llhttp's callbacks, called from feed_data
+    def on_message_begin(self) -> None:
+        self.url, self.body = b"", []
+
+    def on_url(self, url: bytes) -> None:
+        self.url += url
+
+    def on_body(self, body: bytes) -> None:
+        self.body.append(body)
+
+    def on_message_complete(self) -> None:
+        body = self.body[0] if len(self.body) == 1 else b"".join(self.body)
+        self.transport.write(self.answer(body) if self.url == self.route else
+                             self.reply(HEALTH))
+
+    def answer(self, body: bytes) -> bytes:
+        sid = os.urandom(16).hex()
+        doc = orjson.loads(body)
+        payload = {name: echo_item(item) for name, item in doc["payload"].items()}
+        payload["params"] = {"seq": "0", "status": "3",
+                             "text": orjson.dumps({"sid": sid}).decode()}
+        return self.reply(orjson.dumps({"header": {"code": 0, "sid": sid, "status": 3},
+                                        "payload": payload}))
+
+    def reply(self, body: bytes) -> bytes:
+        now = int(time())
+        if self.date[0] != now:
+            self.date = (now, formatdate(now, usegmt=True).encode())
+        return b"%sContent-Length: %d\r\nDate: %s\r\n\r\n%s" % (
+            HEAD, len(body), self.date[1], body)
+
+
+async def serve(host: str, port: int, service: str) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    server = await loop.create_server(lambda: Echo(service), host, port, reuse_address=True)
+    print(f"ready on http://{host}:{port}/v1/{service}", file=sys.stderr, flush=True)
+    await stop.wait()
+    server.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    return echo_server.main(argv, serve, "the once echo on uvloop + httptools + orjson")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

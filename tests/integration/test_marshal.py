@@ -1,0 +1,158 @@
+"""The compiled marshalling (aiges/native/marshal.c) against the Python one over the
+ABI-mode library (aiges/native/lists.py): the same outputs, errors and refusals.
+
+The echo engine answers with every input, its params as JSON and its psrIds, so a
+difference in what either path hands the engine shows in its outputs.
+"""
+from __future__ import annotations
+
+import shutil
+import sysconfig
+
+import pytest
+
+from aiges.engine import Data, DataStatus, DataType
+from aiges.errors import EngineError
+from aiges.native import load, marshal
+from tests.helpers import read_counters
+
+
+@pytest.fixture
+def echo(echo_so, tmp_path):
+    counters = tmp_path / "counters.txt"
+    engine = load(echo_so)
+    engine.init({"counters_file": str(counters)})
+    engine.counters = lambda: read_counters(counters)
+    yield engine
+    engine.fini()
+    assert engine.counters()["live_exec"] == 0  # every output freed, by either path
+
+
+def test_the_compiled_module_is_built_where_a_compiler_is():
+    """``pip install -e .`` (make install) builds it: a missing module here, with a
+    compiler present, is a broken build, not a fallback."""
+    if shutil.which(sysconfig.get_config_var("CC").split()[0]) is None:
+        pytest.skip("no C compiler: the ABI-mode path is the only one")
+    assert marshal.compiled(), "aiges.native._marshal was not built: pip install -e ."
+
+
+def both(engine, tag, params, data, psr_ids):
+    """(compiled, Python) results of one exec, each a list of outputs or the error."""
+    def run(fn):
+        try:
+            return fn(tag, params, data, psr_ids)
+        except Exception as exc:  # noqa: BLE001 - compared below
+            return type(exc), str(exc)
+
+    if engine._exec is None:
+        pytest.skip("aiges.native._marshal is not built (no compiler)")
+    return run(engine.exec), run(engine._exec_abi)
+
+
+CASES = {
+    "small": ({"sid": "s1"}, [Data("input", b"hello", DataType.TEXT, DataStatus.ONCE,
+                                   {"encoding": "utf8"})], []),
+    "nothing": ({}, [], []),
+    "unicode and empty": ({"sid": "s", "名": "值 ✓", "empty": ""},
+                          [Data("ключ", b"", DataType.TEXT, DataStatus.BEGIN, {}),
+                           Data("b", bytes(range(256)), DataType.AUDIO, DataStatus.END,
+                                {"sample_rate": "16000", "encoding": "raw"})], [0, 7]),
+    "past the stack sizes": ({f"p{i}": str(i) * i for i in range(40)},
+                             [Data(f"k{i}", b"x" * i, i % 5, i % 4,
+                                   {f"d{j}": "v" for j in range(i % 3)}) for i in range(12)],
+                             list(range(20)) + [4294967295]),
+    "big input": ({"sid": "big"}, [Data("audio", bytes(range(256)) * 4096, DataType.AUDIO,
+                                        DataStatus.ONCE, {})], [1]),
+    "engine error": ({"fail": "321"}, [], []),
+    "empty answer": ({"empty": "true"}, [Data("a", b"1", 0, 3, {})], []),
+    "psr id out of range": ({}, [], [4294967296]),
+    "negative psr id": ({}, [], [-1]),
+    "bytearray data": ({}, [Data("a", bytearray(b"xy"), 0, 3, {})], []),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_compiled_and_abi_paths_agree(echo, case):
+    params, data, psr_ids = CASES[case]
+    compiled, python = both(echo, "tag-" + case, params, data, psr_ids)
+    assert compiled == python
+    if case == "engine error":
+        assert compiled[0] is EngineError and "code=321" in compiled[1]
+    elif case in ("small", "big input"):
+        assert compiled[0] == data[0]
+
+
+def test_inputs_the_compiled_path_does_not_take_fall_back(echo):
+    """Nothing reaches the engine from C for these: the Python path runs them."""
+    if echo._exec is None:
+        pytest.skip("aiges.native._marshal is not built (no compiler)")
+    call = echo._exec.call
+    with pytest.raises(marshal.Fallback):
+        call(1, {}, [], [-1])
+    with pytest.raises(marshal.Fallback):
+        call(1, {"k": 1}, [], [])
+    with pytest.raises(marshal.Fallback):
+        call(1, {}, [Data("a", bytearray(b"x"))], [])
+    with pytest.raises(marshal.Fallback):
+        call(1, {}, ("not a list",), [])
+    assert echo.counters().get("exec", 0) == 0
+
+
+def test_abi_mode_can_be_chosen(echo_so, monkeypatch):
+    monkeypatch.setenv("AIGES_MARSHAL", "abi")
+    engine = load(echo_so)
+    assert engine._exec is None
+    engine.init({})
+    assert [d.key for d in engine.exec("t", {"sid": "t"}, [], [])] == ["params"]
+    engine.fini()
+
+
+FRAMES = [
+    [Data("in", b"one", DataType.TEXT, DataStatus.BEGIN, {"encoding": "utf8"})],
+    [],
+    [Data("in", b"", DataType.AUDIO, DataStatus.CONTINUE, {}),
+     Data("other", bytes(range(256)), DataType.IMAGE, DataStatus.CONTINUE, {"k": "v"})],
+    [Data(f"k{i}", b"x" * i, 0, 1, {"d": str(i)}) for i in range(10)],
+    [Data("in", bytearray(b"falls back"), 0, 2, {})],
+]
+
+
+def test_session_write_and_read_agree_with_the_abi_path(echo):
+    """Two sessions fed the same frames, one through the compiled write and read, the
+    other through the Python ones: the same outputs, read after every frame."""
+    if echo._session_calls is None:
+        pytest.skip("aiges.native._marshal is not built (no compiler)")
+    compiled = echo.create("c", {"sid": "c"}, [], None)
+    python = echo.create("p", {"sid": "p"}, [], None)
+    for frame in FRAMES:
+        echo.write(compiled, frame)
+        echo._write_abi(python, frame)
+        assert echo.read(compiled) == echo._read_abi(python)
+    assert echo.read(compiled) is None and echo._read_abi(python) is None
+    assert echo.debug_info(compiled) == echo.debug_info(python).replace("sid=p", "sid=c")
+    echo.destroy(compiled)
+    echo.destroy(python)
+
+
+def test_meter_calls_during_a_compiled_exec_arrive_as_through_the_callback(echo_so):
+    """The engine's meter calls during a compiled exec stay in C and are handed over
+    after it, with the call's sid; through the Python path they come one callback at a
+    time. The same calls either way."""
+    engine = load(echo_so)
+    calls: list = []
+    engine.set_ctrl(lambda sid, key, count: calls.append((sid, key, count)), None)
+    engine.init({})
+    try:
+        if engine._exec is None or engine._ctrl.slot < 0:
+            pytest.skip("aiges.native._marshal is not built (no compiler)")
+        engine.exec("c-1", {}, [Data("input", b"x")], [])
+        compiled = list(calls)
+        calls.clear()
+        engine._exec_abi("c-1", {}, [Data("input", b"x")], [])
+        assert compiled == calls == [("c-1", "echo_exec", 1)]
+        calls.clear()
+        with pytest.raises(EngineError):  # metered, then failed: the count still arrives
+            engine.exec("c-2", {"fail": "7"}, [], [])
+        assert calls == [("c-2", "echo_exec", 1)]
+    finally:
+        engine.fini()
