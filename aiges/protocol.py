@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import orjson
 
 from aiges import errors
-from aiges.engine import Data, DataStatus, DataType
+from aiges.engine import Data, DataType
 from aiges.errors import AigesError
 
 DATA_FIELDS = {"text": DataType.TEXT, "audio": DataType.AUDIO,
