@@ -106,22 +106,23 @@ def test_requests_spread_over_both_nodes_and_a_killed_replica_is_survived(
 
 
 def test_a_replica_whose_every_instance_is_stuck_fails_its_health_check_and_is_replaced(
-        ray_cluster, serve_port, echo_so):
+        ray_cluster, serve_port, native_dir):
     from ray import serve
 
     from aiges.ray import RayOptions, deploy
 
     # One instance; a call that outlives its request keeps it (a C call cannot be cut).
+    # libfaulty's hang ignores wrapperCancel (libecho's delay_ms would stop at the timeout).
     config = Config(host="127.0.0.1", port=serve_port, instances=1, once_timeout_ms=300,
                     wait_ms=200, drain_timeout_ms=1000, access_log=False)
-    deploy(echo_so, config, RayOptions(replicas=1, proxy_location="HeadOnly",
+    deploy(str(native_dir / "libfaulty.so"), config, RayOptions(replicas=1, proxy_location="HeadOnly",
                                        health_check_period_s=1, health_check_timeout_s=5))
     url = f"http://127.0.0.1:{serve_port}/v1/{SERVICE}"
     try:
         status, headers, _ = once(url, "x")
         assert status == 200
         _, stuck = replica(headers)
-        status, _, doc = once(url, "x", delay_ms=60000)
+        status, _, doc = once(url, "x", fault="hang")
         assert (status, doc["header"]["code"]) == (504, 10102)
         assert call(url + "/ready", method="GET")[::2] == (503, b'{"status":"stuck"}')
 
