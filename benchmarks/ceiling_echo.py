@@ -13,8 +13,8 @@ timeouts, no error answers beyond closing the connection.
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
-import signal
 import sys
 from email.utils import formatdate
 from time import time
@@ -23,7 +23,7 @@ import echo_server
 import httptools
 import orjson
 from echo_server import echo_item
-from protocol_echo import HEAD, HEALTH
+from protocol_echo import HEAD, HEALTH, serve_with
 
 
 class Echo(asyncio.Protocol):
@@ -78,19 +78,9 @@ class Echo(asyncio.Protocol):
             HEAD, len(body), self.date[1], body)
 
 
-async def serve(host: str, port: int, service: str) -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    server = await loop.create_server(lambda: Echo(service), host, port, reuse_address=True)
-    print(f"ready on http://{host}:{port}/v1/{service}", file=sys.stderr, flush=True)
-    await stop.wait()
-    server.close()
-
-
 def main(argv: list[str] | None = None) -> int:
-    return echo_server.main(argv, serve, "the once echo on uvloop + httptools + orjson")
+    return echo_server.main(argv, functools.partial(serve_with, Echo),
+                            "the once echo on uvloop + httptools + orjson")
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ of a request aiohttp's web layer is, which aiges's fast path
 from __future__ import annotations
 
 import asyncio
+import functools
 import signal
 import sys
 import uuid
@@ -70,19 +71,22 @@ class Echo(asyncio.Protocol):
             HEAD, len(body), formatdate(usegmt=True).encode(), body)
 
 
-async def serve(host: str, port: int, service: str) -> None:
+async def serve_with(protocol, host: str, port: int, service: str) -> None:
+    """Serve ``protocol(service)`` connections until SIGTERM or SIGINT."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    server = await loop.create_server(lambda: Echo(service), host, port, reuse_address=True)
+    server = await loop.create_server(lambda: protocol(service), host, port,
+                                      reuse_address=True)
     print(f"ready on http://{host}:{port}/v1/{service}", file=sys.stderr, flush=True)
     await stop.wait()
     server.close()
 
 
 def main(argv: list[str] | None = None) -> int:
-    return echo_server.main(argv, serve, "the once echo on a plain asyncio protocol")
+    return echo_server.main(argv, functools.partial(serve_with, Echo),
+                            "the once echo on a plain asyncio protocol")
 
 
 if __name__ == "__main__":
