@@ -81,7 +81,8 @@ def loads(body: bytes | str) -> dict:
     return doc
 
 
-def _object(doc: dict, key: str) -> dict:
+def object_field(doc: dict, key: str) -> dict:
+    """``doc[key]``, a JSON object; {} when absent; 10009 when not an object."""
     value = doc.get(key)
     if value is None:
         return {}
@@ -94,14 +95,14 @@ def parse(doc: dict, service: str, header_pass: list[str], sid: str | None = Non
           need_payload: bool = True, enums: dict[str, frozenset[str]] | None = None) -> Request:
     """``enums``: param -> the values allowed (as text), from [schema] or the wrapper's
     declarations; another value is 10107."""
-    header = _object(doc, "header")
+    header = object_field(doc, "header")
     sid = sid or new_sid()
     params: dict[str, str] = {"sid": sid}
     for key in header_pass:
         if key in header and header[key] is not None:
             params[key] = text_value(header[key])
     outputs: dict[str, dict] = {}
-    for section in _sections(_object(doc, "parameter"), service):
+    for section in _sections(object_field(doc, "parameter"), service):
         for key, value in section.items():
             if isinstance(value, dict):
                 outputs[key] = {k: text_value(v) for k, v in value.items()}
@@ -112,7 +113,7 @@ def parse(doc: dict, service: str, header_pass: list[str], sid: str | None = Non
                 params[key] = text_value(value)
     if enums:
         _check_enums(params, enums)
-    payload = _object(doc, "payload")
+    payload = object_field(doc, "payload")
     if need_payload and not payload:
         raise AigesError(errors.INVALID_INPUT, "payload is empty: send at least one input")
     data = [_input(key, value) for key, value in payload.items()]

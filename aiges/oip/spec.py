@@ -15,7 +15,7 @@ from aiges.engine import Data, DataStatus
 from aiges.errors import AigesError
 from aiges.oip.model import VERSION, Model
 from aiges.oip.tensors import RESERVED, Tensor, from_node, to_node
-from aiges.protocol import Request
+from aiges.protocol import Request, object_field
 
 BINARY = "application/octet-stream"
 HEADER_LENGTH = "Inference-Header-Content-Length"
@@ -79,15 +79,16 @@ class OipSpec:
                                                   f"the body {len(body)} bytes")
             head, tail = body[:self.header_length], memoryview(body)[self.header_length:]
         doc = protocol.loads(head)
-        parameters = _object(doc, "parameters")
+        parameters = object_field(doc, "parameters")
         self._id = doc.get("id")
         self._binary = parameters.get("binary_data_output") is True
         wanted = doc.get("outputs")
         if wanted is not None:
             if not isinstance(wanted, list) or any(not isinstance(o, dict) for o in wanted):
                 raise AigesError(errors.INVALID_OUTPUT, "outputs must be a list of objects")
-            self._wanted = {str(o.get("name")): _object(o, "parameters").get("binary_data")
-                            for o in wanted}
+            self._wanted = {
+                str(o.get("name")): object_field(o, "parameters").get("binary_data")
+                for o in wanted}
         return request(state, self.model, sid, _tensors(doc, tail), parameters)
 
     def success(self, sid: str, items: list[Data], req: Request) -> bytes:
@@ -118,15 +119,6 @@ class OipSpec:
         return protocol.dumps(error_doc(exc, sid))
 
 
-def _object(doc: dict, key: str) -> dict:
-    value = doc.get(key)
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise AigesError(errors.INVALID_INPUT, f"'{key}' must be an object")
-    return value
-
-
 def _tensors(doc: dict, tail) -> list[Tensor]:
     """The input tensors; those with ``binary_data_size`` take their bytes from ``tail``
     in order."""
@@ -135,7 +127,7 @@ def _tensors(doc: dict, tail) -> list[Tensor]:
         raise AigesError(errors.INVALID_INPUT, "inputs must be a list of tensors")
     tensors, at = [], 0
     for item in inputs:
-        params = _object(item, "parameters")
+        params = object_field(item, "parameters")
         tensor = Tensor(item.get("name"), item.get("datatype"), item.get("shape"), params)
         size = params.get("binary_data_size")
         if size is not None:
