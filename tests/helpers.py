@@ -1,6 +1,7 @@
 """Test helpers: the real aiges-load as a subprocess, and the echo engine's counters."""
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -27,6 +28,21 @@ def rss_mb(pid: int) -> float:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024
     raise ValueError(f"no VmRSS for pid {pid}")
+
+
+@contextlib.contextmanager
+def counted(engine, folder: Path, **config: str):
+    """``engine`` initialised with ``config`` and a counters file in ``folder`` (the
+    sample engines write their live objects and calls there); ``engine.counters()``
+    reads it. wrapperFini and close at the end; the counters stay readable after."""
+    counters = folder / "counters.txt"
+    engine.init({**config, "counters_file": str(counters)})
+    engine.counters = lambda: read_counters(counters)
+    try:
+        yield engine
+    finally:
+        engine.fini()
+        engine.close()
 
 
 def read_counters(path: Path) -> dict[str, int]:

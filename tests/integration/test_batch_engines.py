@@ -10,7 +10,7 @@ import pytest
 from aiges.engine import Data, DataType
 from aiges.errors import EngineError
 from aiges.generation import open_engine
-from tests.helpers import read_counters
+from tests.helpers import counted
 
 ROOT = Path(__file__).resolve().parents[2]
 HELDOUT = ROOT / "native_examples" / "digits" / "heldout.bin"
@@ -20,14 +20,9 @@ HELDOUT = ROOT / "native_examples" / "digits" / "heldout.bin"
 def echo(request, native_dir, py_examples, tmp_path):
     path = str(native_dir / "libecho.so") if request.param == "c" else \
         str(py_examples / "echo" / "wrapper.py")
-    counters = tmp_path / "counters.txt"
-    engine = open_engine(path)
-    engine.init({"counters_file": str(counters)})
-    engine.counters = lambda: read_counters(counters)
-    yield engine
-    engine.fini()
+    with counted(open_engine(path), tmp_path) as engine:
+        yield engine
     assert engine.counters()["live_exec"] == 0
-    engine.close()
 
 
 def items(n: int, prefix: str = "req") -> list[list[Data]]:
@@ -63,19 +58,14 @@ def test_a_failing_call_raises_for_the_whole_batch(echo):
 
 
 def test_gpusim_batch(native_dir, tmp_path):
-    counters = tmp_path / "counters.txt"
-    engine = open_engine(str(native_dir / "libgpusim.so"))
-    engine.init({"call_ms": "1", "item_us": "10", "counters_file": str(counters)})
-    try:
+    with counted(open_engine(str(native_dir / "libgpusim.so")), tmp_path,
+                 call_ms="1", item_us="10") as engine:
         results = engine.exec_batch(["a", "b"], [{}, {"fail": "5"}], items(2))
         assert by_key(results[0]) == {"input": b"req-0", "batch": b"2"}
         assert isinstance(results[1], EngineError) and results[1].engine_code == 5
         assert by_key(engine.exec("c", {}, [Data("input", b"x")], [])) == \
             {"input": b"x", "batch": b"1"}
-    finally:
-        engine.fini()
-        engine.close()
-    counts = read_counters(counters)
+    counts = engine.counters()
     assert (counts["live_exec"], counts["batches"], counts["exec"]) == (0, 1, 3)
 
 

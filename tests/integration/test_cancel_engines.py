@@ -11,7 +11,7 @@ import pytest
 from aiges.errors import EngineError
 from aiges.native import load as load_native
 from aiges.python import load as load_python
-from tests.helpers import read_counters
+from tests.helpers import counted
 
 PY_PLAIN = '''
 from aiges.dto import Response
@@ -26,16 +26,12 @@ class Wrapper(WrapperBase):
 
 @pytest.fixture(params=["c", "py"])
 def echo(request, echo_so, py_examples, tmp_path):
-    counters = tmp_path / "counters.txt"
     if request.param == "c":
         engine = load_native(echo_so)
     else:
         engine = load_python(py_examples / "echo" / "wrapper.py")
-    engine.init({"counters_file": str(counters)})
-    engine.counters = lambda: read_counters(counters)
-    yield engine
-    engine.fini()
-    engine.close()
+    with counted(engine, tmp_path):
+        yield engine
 
 
 def test_a_cancelled_call_returns_early_with_the_engine_error(echo):

@@ -14,17 +14,13 @@ import pytest
 from aiges.engine import Data, DataStatus, DataType
 from aiges.errors import EngineError
 from aiges.native import load, marshal
-from tests.helpers import read_counters
+from tests.helpers import counted
 
 
 @pytest.fixture
 def echo(echo_so, tmp_path):
-    counters = tmp_path / "counters.txt"
-    engine = load(echo_so)
-    engine.init({"counters_file": str(counters)})
-    engine.counters = lambda: read_counters(counters)
-    yield engine
-    engine.fini()
+    with counted(load(echo_so), tmp_path) as engine:
+        yield engine
     assert engine.counters()["live_exec"] == 0  # every output freed, by either path
 
 

@@ -9,18 +9,14 @@ import pytest
 from aiges.engine import Data, DataStatus, DataType, Modes
 from aiges.errors import EngineError, EngineLoadError
 from aiges.native import load
-from tests.helpers import read_counters
+from tests.helpers import counted
 
 
 @pytest.fixture
 def echo(echo_so, tmp_path):
-    counters = tmp_path / "counters.txt"
-    engine = load(echo_so)
     # push: sessions created with a callback deliver through it (else they are read)
-    engine.init({"counters_file": str(counters), "model": "m", "push": "true"})
-    engine.counters = lambda: read_counters(counters)
-    yield engine
-    engine.fini()
+    with counted(load(echo_so), tmp_path, model="m", push="true") as engine:
+        yield engine
     assert engine.counters()["live_exec"] == 0
     assert engine.counters()["live_sessions"] == 0
 
