@@ -123,17 +123,17 @@ class Watchdog:
 
     def __init__(self, limit_s: float):
         self.limit_s = limit_s
-        self.op: str | None = None
-        self.started = 0.0
+        self.op: str | None = None  # the inline call running now; None: none
+        self.since = 0.0            # when it began (written before ``op``)
+        self.running = False        # the watching thread has started
         self._wake = threading.Event()
-        self._thread: threading.Thread | None = None
 
     def enter(self, op: str) -> None:
-        self.op, self.started = op, perf_counter()
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._watch, name="aiges-watchdog",
-                                            daemon=True)
-            self._thread.start()
+        self.since = perf_counter()
+        self.op = op
+        if not self.running:
+            self.running = True
+            threading.Thread(target=self._watch, name="aiges-watchdog", daemon=True).start()
 
     def leave(self) -> None:
         self.op = None
@@ -144,7 +144,7 @@ class Watchdog:
     def _watch(self) -> None:
         reported = None
         while not self._wake.wait(min(self.limit_s, 1.0)):
-            op, started = self.op, self.started
+            op, started = self.op, self.since
             if op is None or started == reported:
                 continue
             held = perf_counter() - started

@@ -22,7 +22,7 @@ from aiges.board import Board
 from aiges.engine import Data, DataStatus, Engine
 from aiges.errors import AigesError, EngineError
 from aiges.metrics import Metrics
-from aiges.placement import Placement, Watchdog
+from aiges.placement import UNSAMPLED, Placement, Watchdog
 from aiges.pool import InstancePool
 from aiges.protocol import Request
 
@@ -90,16 +90,49 @@ class Runner:
         input (``size`` bytes) small, else on the engine threads. ``sid``: whose call
         it is, for the log when it never returns."""
         if self.placement.inline(OPS.get(fn.__name__, fn.__name__), size):
-            return self._inline(fn, *args, sid=sid)
+            return self.now(fn, *args, sid=sid)
         return await asyncio.get_running_loop().run_in_executor(self.executor, self.timed_for,
                                                                 sid, fn, *args)
 
-    def _inline(self, fn, *args, sid: str = ""):
-        self.watchdog.enter(fn.__name__)
+    def fast(self, op: str, size: int = 0) -> bool:
+        """Calls of ``op`` (the ABI's name) with ``size`` bytes of input run inline now."""
+        return self.placement.inline(op, size)
+
+    def now(self, fn, *args, sid: str = ""):
+        """The call, inline on the loop: for a caller that checked ``fast`` first.
+
+        The hot path of every fast engine (a session frame makes two such calls), so
+        the common case is spelled out here: not written on a board, not traced, the
+        placement not wary."""
+        watchdog, placement = self.watchdog, self.placement
+        if self.board is not None or self.tracing is not None or placement.wary \
+                or not watchdog.running:
+            watchdog.enter(fn.__name__)
+            try:
+                return self._timed(fn, *args, inline=placement.usage(), sid=sid)
+            finally:
+                watchdog.leave()
+        name = fn.__name__
+        token = next(self._tokens)
+        watchdog.since = started = perf_counter()
+        watchdog.op = name
+        # In ``inflight`` too: a stop signal's report of stuck calls reads it from a
+        # thread of its own while the loop waits for this call.
+        inflight = self.inflight
+        inflight[token] = (name, sid or _tag(args), started)
         try:
-            return self._timed(fn, *args, inline=self.placement.usage(), sid=sid)
+            return fn(*args)
+        except EngineError as exc:
+            self.metrics.engine_error(exc.op, exc.engine_code)
+            raise
         finally:
-            self.watchdog.leave()
+            seconds = perf_counter() - started
+            watchdog.op = None
+            del inflight[token]
+            op = OPS.get(name, name)
+            self.metrics.engine_call(op, seconds)
+            if not placement.preempted(seconds, UNSAMPLED):
+                placement.record(op, seconds, True)
 
     async def call_aside(self, fn, *args):
         """Run a blocking engine call on a thread of its own: wrapperFini at shutdown,
@@ -144,8 +177,7 @@ class Runner:
         name = fn.__name__
         op = OPS.get(name, name)
         token = next(self._tokens)
-        if not sid and args and isinstance(args[0], str):
-            sid = args[0]  # exec, execAsync and create take the sid as their tag
+        sid = sid or _tag(args)
         board = self.board
         if board is not None:
             board.enter(token, op, sid)
@@ -201,7 +233,7 @@ class Runner:
         if instance is None:
             return None
         try:
-            items = self._inline(self.engine.exec, req.sid, req.params, req.data, req.psr_ids)
+            items = self.now(self.engine.exec, req.sid, req.params, req.data, req.psr_ids)
         finally:
             pool.release(instance)
         return checked(items, "exec")
@@ -209,7 +241,7 @@ class Runner:
     async def _once_sync(self, req: Request, instance: int) -> list[Data]:
         if self.placement.inline("exec", input_size(req.data)):
             try:
-                return self._inline(self.engine.exec, req.sid, req.params, req.data,
+                return self.now(self.engine.exec, req.sid, req.params, req.data,
                                     req.psr_ids)
             finally:
                 self.pool.release(instance)
@@ -284,7 +316,7 @@ class Runner:
         if self.placement.inline("execAsync", input_size(req.data)):
             start = loop.create_future()
             try:
-                start.set_result(self._inline(engine.exec_async, *args))
+                start.set_result(self.now(engine.exec_async, *args))
             except Exception as exc:  # noqa: BLE001 - raised below, as from a thread
                 start.set_exception(exc)
         else:
@@ -312,6 +344,11 @@ class Runner:
                 # Given up: a callback that still comes is ignored by the engine layer.
                 start.add_done_callback(lambda f: f.cancelled() or f.exception()
                                         or engine.forget(f.result()))
+
+
+def _tag(args: tuple) -> str:
+    """The sid of a call made without one: exec, execAsync and create take it first."""
+    return args[0] if args and isinstance(args[0], str) else ""
 
 
 def input_size(data: list[Data]) -> int:

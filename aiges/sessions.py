@@ -23,8 +23,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict, deque
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from typing import Callable
 
 from aiges import errors
 from aiges.cancel import CLIENT_LEFT, session_reason
@@ -95,7 +95,8 @@ class Session:
         self._room = asyncio.Event()       # fewer than MAX_QUEUED frames wait: read on
         self._room.set()
         self._lock = asyncio.Lock()        # calls for one session are sequential
-        self._inputs: dict[str, int] = {}  # input key -> last status
+        self._waiting = 0                  # writes waiting for (or holding) the lock
+        self._unended: set[str] = set()    # input keys whose last status was not final
         self._last_input = False
         self._final_output = False
         self._quiet_since = 0.0            # the last result after the last input
@@ -112,35 +113,76 @@ class Session:
     async def write(self, data: list[Data]) -> None:
         """Write one frame's inputs; reads follow the policy. An engine error ends the
         session (``error``), it is not raised."""
+        later = self.write_soon(data)
+        if later is not None:
+            await later
+
+    def write_soon(self, data: list[Data]) -> Coroutine | None:
+        """``write``, done here and now when it can be: its engine calls are measured
+        fast (they run inline, aiges.placement) and no other call of this session runs
+        or waits; then None, and a frame costs no task, no await and no lock. Else the
+        coroutine that does it, to be awaited."""
         if self.ended:
             raise self.error or AigesError(errors.SESSION_ENDED, f"session {self.sid} has ended")
         if self._last_input:
             raise AigesError(errors.INVALID_OPERATION, "every input has ended; no more writes")
         self.touch()
         self.writes += 1
+        unended = self._unended
         for item in data:
-            self._inputs[item.key] = item.status
-        last = self._last_input = all(s in FINAL for s in self._inputs.values())
+            if item.status in FINAL:
+                unended.discard(item.key)
+            else:
+                unended.add(item.key)
+        last = self._last_input = not unended
         registry = self.registry
-        async with self._lock:
-            if self.ended:
-                return
-            try:
-                await registry.runner.call(registry.engine.write, self.handle, data,
-                                           size=input_size(data), sid=self.sid)
-                # Upstream reads once after the write, then (last input) until End.
-                if not registry.pushed and (registry.realtime or last):
-                    await self._read_once()
-            except AigesError as exc:
-                self._fail(exc)
-                return
+        runner = registry.runner
+        # Upstream reads once after the write, then (last input) until End.
+        reads = not registry.pushed and (registry.realtime or last)
+        fast = runner.fast
+        if (self._waiting or self._lock.locked() or not fast("write", input_size(data))
+                or (reads and not fast("read"))):
+            self._waiting += 1  # now, not when awaited: the next frame may not overtake it
+            return self._write_later(data, last, reads)
+        try:
+            runner.now(registry.engine.write, self.handle, data, sid=self.sid)
+            if reads:
+                self._took(runner.now(registry.engine.read, self.handle, sid=self.sid))
+        except AigesError as exc:
+            self._fail(exc)
+            return None
+        self._written(last)
+        return None
+
+    async def _write_later(self, data: list[Data], last: bool, reads: bool) -> None:
+        """The rest of a write whose calls go to the engine threads (or wait their turn)."""
+        registry = self.registry
+        try:
+            async with self._lock:
+                if self.ended:
+                    return
+                try:
+                    await registry.runner.call(registry.engine.write, self.handle, data,
+                                               size=input_size(data), sid=self.sid)
+                    if reads:
+                        await self._read_once()
+                except AigesError as exc:
+                    self._fail(exc)
+                    return
+        finally:
+            self._waiting -= 1
+        self._written(last)
+
+    def _written(self, last: bool) -> None:
+        """After a frame's calls: upstream's acknowledgement of a first frame with no
+        result; after the last input, reads until the end."""
         if self._ack and self.writes == 1 and not (self._results or self.seq or self.ended):
             self._results.append([])
             self._changed_now()
         if last:
-            self._quiet_since = asyncio.get_running_loop().time()
+            self._quiet_since = self._loop.time()
             self._check_finished()
-            if not self.ended and not registry.pushed:
+            if not self.ended and not self.registry.pushed:
                 self._reader = asyncio.create_task(self._read_to_end())
 
     async def results(self, wait_s: float = 0.0) -> list[Frame]:
@@ -279,16 +321,20 @@ class Session:
             self._fail(error)
             return
         if items:
-            self._results.extend(_frames(items))
+            results = self._results
+            if len(items) == 1:
+                results.append(items)
+            else:
+                results.extend(_frames(items))
             self._changed_now()
-            if len(self._results) >= MAX_QUEUED:
+            if len(results) >= MAX_QUEUED:
                 self._room.clear()
             self._quiet_since = now = self._loop.time()
             if self.first_result_s is None:
                 self.first_result_s = now - self.started
             if self._last_input:  # a final output before the last input ends nothing
                 self._final_output |= any(i.status in FINAL for i in items)
-            self._check_finished()
+                self._check_finished()
 
     def _check_finished(self) -> None:
         # Finished when every input stream has ended and an output reached End/Once.
@@ -314,7 +360,11 @@ class Session:
     async def _read_once(self) -> bool:
         """One wrapperRead; True when it returned data."""
         registry = self.registry
-        items = await registry.runner.call(registry.engine.read, self.handle, sid=self.sid)
+        return self._took(await registry.runner.call(registry.engine.read, self.handle,
+                                                     sid=self.sid))
+
+    def _took(self, items: list[Data] | None) -> bool:
+        """What a wrapperRead returned, pushed; True when it was data."""
         if not items:
             return False
         self.push(checked(items, "read"), None)

@@ -33,6 +33,7 @@ from loadgen import payload_text, request_body
 
 from aiges import protocol
 from aiges.server import ws
+from aiges.service import sessions
 from aiges.sessions import Session
 
 
@@ -134,8 +135,8 @@ async def stages(state, session: Session, req, body: bytes) -> dict:
         engine.read(handle)
 
     def runner_write_read() -> None:
-        runner._inline(engine.write, handle, req.data, sid=session.sid)
-        runner._inline(engine.read, handle, sid=session.sid)
+        runner.now(engine.write, handle, req.data, sid=session.sid)
+        runner.now(engine.read, handle, sid=session.sid)
 
     async def session_write_take() -> None:
         await session.write(req.data)
@@ -149,6 +150,13 @@ async def stages(state, session: Session, req, body: bytes) -> dict:
 
     async def send_bytes() -> None:
         await writer.send_frame(frame, WSMsgType.TEXT)
+
+    def whole_frame() -> None:
+        # What ws.py does for each frame, but the socket: decode, parse, write (inline),
+        # take the result and render it as a WebSocket frame.
+        later = sessions.write_soon(state, session, ws._decode(msg, state.config.ws_max_frame))
+        assert later is None, "write and read must run inline"
+        ws.render(session, session.take())
 
     def bare_work() -> None:
         doc = orjson.loads(msg.data)
@@ -177,6 +185,7 @@ async def stages(state, session: Session, req, body: bytes) -> dict:
         "send: decode + send_str (str -> bytes)": send_str,
         "send: send_frame(bytes)": send_bytes,
         "event loop: one hand-over through a future": handover,
+        "whole frame: decode, parse, write, take, render": whole_frame,
         "bare echo's work: loads, b64, dumps, decode": bare_work,
     }
 

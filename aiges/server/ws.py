@@ -86,6 +86,7 @@ async def _converse(ws: web.WebSocketResponse, state: Service, session: Session,
     sender = _Sender(ws, session, clock.interrupt)
     sender.wake()  # what the first frame gave
     flow = sender.protocol
+    max_frame = state.config.ws_max_frame
     while not session.ended:
         # Backpressure: a client that does not read gets no more frames read, so its
         # results cannot pile up in memory.
@@ -99,10 +100,12 @@ async def _converse(ws: web.WebSocketResponse, state: Service, session: Session,
         msg = await clock.receive(ws)
         if msg is None:
             break  # every result is out: nothing more to read
-        doc = _decode(msg, state.config.ws_max_frame)
+        doc = _decode(msg, max_frame)
         if doc is None:
             return  # the client left: the caller ends the session
-        await sessions.write(state, session, doc)
+        later = sessions.write_soon(state, session, doc)
+        if later is not None:
+            await later
     if not await sender.finished():
         return  # the client is gone; the caller ends the session
     if session.error is not None:
@@ -128,7 +131,8 @@ class _ReadClock:
 
     async def receive(self, ws: web.WebSocketResponse):
         limit = self.limit_s
-        self._task = asyncio.current_task()
+        if self._task is None:
+            self._task = asyncio.current_task()  # one task reads a connection's frames
         if limit > 0:
             self._since = self._loop.time()
             if self._timer is None:
@@ -223,13 +227,7 @@ class _Sender:
             return
         taken = session.take()
         if taken:
-            sid, outputs = session.sid, session.outputs
-            parts = []
-            for seqs, items in taken:
-                body = protocol.session_frame(sid, items, outputs, seqs)
-                parts.append(_text_head(len(body)))
-                parts.append(body)
-            self.transport.write(b"".join(parts))
+            self.transport.write(render(session, taken))
         if session.drained:
             self._done.set_result(True)
 
@@ -240,6 +238,18 @@ class _Sender:
             pass
         self._drainer = None
         self.wake()
+
+
+def render(session: Session, taken: list) -> bytes:
+    """Result frames as WebSocket text frames, in one buffer: one send for them all."""
+    sid, outputs = session.sid, session.outputs
+    parts = []
+    for seqs, items in taken:
+        body = protocol.session_frame(sid, items, outputs, seqs)
+        length = len(body)
+        parts.append(bytes((0x81, length)) if length < 126 else _text_head(length))
+        parts.append(body)
+    return b"".join(parts)
 
 
 def _text_head(length: int) -> bytes:

@@ -7,7 +7,7 @@ that runs each step once however often it is called.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 
 from aiges.errors import AigesError
 from aiges.protocol import Request
@@ -55,8 +55,16 @@ def refuse(service: Service, sid: str | None, mode: str, exc: AigesError) -> Non
 
 async def write(service: Service, session: Session, doc: dict) -> None:
     """One more frame of ``session``: its payload statuses drive it."""
-    req = service.parse(doc, session.sid)
-    await session.write(req.data)
+    later = write_soon(service, session, doc)
+    if later is not None:
+        await later
+
+
+def write_soon(service: Service, session: Session, doc: dict) -> Coroutine | None:
+    """``write``, done now when the engine's calls run inline (None), else the
+    coroutine to await: a transport reading many frames at once pays no await for
+    the frames of a fast engine (Session.write_soon)."""
+    return session.write_soon(service.parse(doc, session.sid).data)
 
 
 def find(service: Service, sid: str, mode: str) -> Session:
