@@ -224,6 +224,11 @@ class Session:
                 pass
 
     @property
+    def queued(self) -> int:
+        """Result frames waiting to be taken."""
+        return len(self._results)
+
+    @property
     def inputs_ended(self) -> bool:
         return self._last_input
 
@@ -522,16 +527,31 @@ class SessionRegistry:
         Python: the route of aiges.dto.callback): an engine that pushes is heard."""
         loop = asyncio.get_running_loop()
         engine_error = self.runner.callback_error
+        # Results handed over to the loop in batches: an engine thread pushing faster
+        # than the loop takes them wakes it once for all that came meanwhile, not once
+        # per result (each wake-up is a write to the loop's self-pipe).
+        arrived: deque[tuple[list[Data] | None, AigesError | None]] = deque()
+        woken = False
+
+        def deliver() -> None:  # on the loop
+            nonlocal woken
+            woken = False  # first: a result arriving from now on wakes the loop again
+            while arrived:
+                session.push(*arrived.popleft())
 
         def on_result(items: list[Data] | None, ret: int) -> None:
             # Engine thread: the error text is a C call, made here; then hand over.
+            nonlocal woken
             error = engine_error(ret) if ret else None
             if items:
                 try:
                     checked(items, "callback")
                 except AigesError as exc:
                     items, error = None, exc
-            loop.call_soon_threadsafe(session.push, items, error)
+            arrived.append((items, error))
+            if not woken:
+                woken = True
+                loop.call_soon_threadsafe(deliver)
 
         return on_result
 

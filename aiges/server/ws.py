@@ -26,6 +26,9 @@ from aiges.sessions import Session
 
 log = logging.getLogger(__name__)
 MODE = "session_ws"  # label of these sessions in metrics and the access log
+# Results sent while frames of one burst are still being written inline, every this
+# many: the client reads the first while the server works on the rest.
+SEND_EVERY = 64
 
 
 async def websocket(request: web.Request) -> web.StreamResponse:
@@ -106,6 +109,8 @@ async def _converse(ws: web.WebSocketResponse, state: Service, session: Session,
         later = sessions.write_soon(state, session, doc)
         if later is not None:
             await later
+        elif session.queued >= SEND_EVERY:
+            sender.send()  # frames read in one burst: their results go out as they come
     if not await sender.finished():
         return  # the client is gone; the caller ends the session
     if session.error is not None:
@@ -204,6 +209,11 @@ class _Sender:
         if not self._scheduled and not self._done.done():
             self._scheduled = True
             self._loop.call_soon(self._flush)
+
+    def send(self) -> None:
+        """Send what is ready now, not at the next turn of the loop."""
+        if not self._done.done():
+            self._flush()
 
     async def finished(self) -> bool:
         """True once every result is out, False if the client went first."""
