@@ -85,6 +85,8 @@ BVT_FLAGS = {**dict.fromkeys(("bvtProject", "bvtGroup", "bvtService", "bvtVersio
                               "bvtCfgFile", "bvtCompanionUrl", "bvtPlatform", "bvtId",
                               "bvtEngIp", "bvtCb", "bvtServiceAddress"), str),
              "bvtTimeout": int, "bvtAsync": int, "bvtAble": int}
+# Allocations between two collections of the young generation while serving.
+GC_YOUNG = 20_000
 UPSTREAM_BOOL = frozenset({"v", "init", "mnist"})
 UPSTREAM_NAMES = UPSTREAM_BOOL | {"m", "c", "s", *UPSTREAM_IGNORED, *BVT_FLAGS}
 GO_TRUE, GO_FALSE = {"1", "t", "T", "true", "TRUE", "True"}, {"0", "f", "F", "false", "FALSE",
@@ -389,6 +391,10 @@ async def serve(config: configuration.Config, engine, sock: socket.socket,
         # What start-up built (modules, the engine, the app) lives as long as the process:
         # out of the collector's sight, a full collection does not walk it per request.
         gc.freeze()
+        # Requests and frames allocate a few dicts and lists each, freed at once: with
+        # the default threshold (700) the young generation is collected every few dozen
+        # frames, a few percent of a streaming session's time (benchmarks/sessions.py).
+        gc.set_threshold(GC_YOUNG, *gc.get_threshold()[1:])
         # A worker's line is debug: its supervisor says "ready on" once all are.
         log.log(logging.DEBUG if worker else logging.INFO,
                 f"ready on http://{_display_host(config.host)}:{config.port}/v1/{config.service}"

@@ -113,11 +113,28 @@ def parse(doc: dict, service: str, header_pass: list[str], sid: str | None = Non
                 params[key] = text_value(value)
     if enums:
         _check_enums(params, enums)
+    return Request(sid, header, params, outputs, _inputs(doc, need_payload),
+                   _psr_ids(header.get("res_id")))
+
+
+def frame_inputs(doc: dict, service: str,
+                 enums: dict[str, frozenset[str]] | None = None) -> list[Data]:
+    """The inputs of a session frame after the first, the frame checked as ``parse``
+    checks it. A session keeps its first frame's parameters, so a later frame's need
+    no reading when there are none to check: the common frame, cheaper."""
+    header = object_field(doc, "header")
+    parameter = object_field(doc, "parameter")
+    if enums or header.get("res_id") is not None or any(parameter.values()):
+        return parse(doc, service, [], "-", True, enums).data
+    _sections(parameter, service)  # its sections must be objects (empty ones, here)
+    return _inputs(doc, True)
+
+
+def _inputs(doc: dict, need_payload: bool) -> list[Data]:
     payload = object_field(doc, "payload")
     if need_payload and not payload:
         raise AigesError(errors.INVALID_INPUT, "payload is empty: send at least one input")
-    data = [_input(key, value) for key, value in payload.items()]
-    return Request(sid, header, params, outputs, data, _psr_ids(header.get("res_id")))
+    return [_input(key, value) for key, value in payload.items()]
 
 
 def _check_enums(params: dict[str, str], enums: dict[str, frozenset[str]]) -> None:

@@ -48,6 +48,9 @@ class Runner:
         # One thread per instance: a call in flight always holds its instance.
         self.executor = ThreadPoolExecutor(pool.size, thread_name_prefix="aiges-engine")
         self.placement = Placement(inline_max_us)
+        # fast(op, size): calls of ``op`` (the ABI's name) with ``size`` bytes of input
+        # run inline now.
+        self.fast = self.placement.inline
         self.watchdog = Watchdog(max(once_timeout_s, 1.0))
         # Engine calls running now: token -> (op, sid, started), for what shutdown
         # reports when a call never returns.
@@ -94,9 +97,6 @@ class Runner:
         return await asyncio.get_running_loop().run_in_executor(self.executor, self.timed_for,
                                                                 sid, fn, *args)
 
-    def fast(self, op: str, size: int = 0) -> bool:
-        """Calls of ``op`` (the ABI's name) with ``size`` bytes of input run inline now."""
-        return self.placement.inline(op, size)
 
     def now(self, fn, *args, sid: str = ""):
         """The call, inline on the loop: for a caller that checked ``fast`` first.
@@ -131,7 +131,7 @@ class Runner:
             del inflight[token]
             op = OPS.get(name, name)
             self.metrics.engine_call(op, seconds)
-            if not placement.preempted(seconds, UNSAMPLED):
+            if seconds <= placement.limit_s or not placement.preempted(seconds, UNSAMPLED):
                 placement.record(op, seconds, True)
 
     async def call_aside(self, fn, *args):

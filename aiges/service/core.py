@@ -68,6 +68,11 @@ class Service:
         return protocol.parse(doc, config.service, config.header_pass, sid, need_payload,
                               self.enums)
 
+    def inputs(self, doc: dict) -> list:
+        """The inputs of a session frame after the first (its parameters are the first
+        frame's), checked as ``parse`` checks a frame."""
+        return protocol.frame_inputs(doc, self.config.service, self.enums)
+
     def stuck_calls(self) -> list[dict]:
         """Engine calls running now in every generation (any thread may ask)."""
         return [call for gen in self.generations.all() for call in gen.runner.stuck_calls()]

@@ -64,7 +64,7 @@ def write_soon(service: Service, session: Session, doc: dict) -> Coroutine | Non
     """``write``, done now when the engine's calls run inline (None), else the
     coroutine to await: a transport reading many frames at once pays no await for
     the frames of a fast engine (Session.write_soon)."""
-    return session.write_soon(service.parse(doc, session.sid).data)
+    return session.write_soon(service.inputs(doc))
 
 
 def find(service: Service, sid: str, mode: str) -> Session:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 
 import orjson
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from aiges import protocol
@@ -130,3 +130,29 @@ def test_text_orjson_refuses_is_made_valid_utf8():
                                            "status": "3", "text": "x"}
     assert orjson.loads(protocol.failure(10909, "engine said \udcff"))["header"]["message"] \
         == "engine said ?"
+
+
+def _outcome(read, doc):
+    try:
+        return "data", read(doc)
+    except AigesError as exc:
+        return "error", (exc.code, exc.http_status, exc.message)
+
+
+@FAST
+@given(json_docs | shaped, st.sampled_from([None, {"uid": frozenset({"a", "1"})}]))
+@example({"parameter": {SERVICE: []}, "payload": {"a": {"text": ""}}}, None)
+@example({"parameter": {"x": 0, SERVICE: {}}, "payload": {"a": {"text": ""}}}, None)
+@example({"parameter": [], "payload": {"a": {"text": ""}}}, None)
+@example({"header": {"res_id": "x"}, "payload": {"a": {"text": ""}}}, None)
+@example({"header": [], "payload": {"a": {"text": ""}}}, None)
+@example({"parameter": {SERVICE: {"uid": "b"}}, "payload": {"a": {"text": ""}}},
+         {"uid": frozenset({"a"})})
+@example({"parameter": {SERVICE: {}}, "payload": {}}, None)
+def test_a_later_session_frame_is_checked_as_parse_checks_a_frame(doc, enums):
+    """frame_inputs (a session frame after the first, read for its inputs only) accepts
+    and refuses exactly what parse does, with the same error, and reads the same data."""
+    if not isinstance(doc, dict):
+        return
+    expected = _outcome(lambda d: protocol.parse(d, SERVICE, [], "-", True, enums).data, doc)
+    assert _outcome(lambda d: protocol.frame_inputs(d, SERVICE, enums), doc) == expected
