@@ -7,6 +7,7 @@ to a recipe of which value goes to which position; calls then cost nothing extra
 from __future__ import annotations
 
 import inspect
+from operator import itemgetter
 
 from aiges.errors import EngineLoadError
 
@@ -42,4 +43,10 @@ def bind(fn, order: tuple[str, ...]):
                                       f"'{param.name}' (expected {', '.join(order)})")
             break
         recipe.append(name)
-    return lambda **values: fn(*(values[name] for name in recipe))
+    # One C call picks the values: no loop in Python on every call of a hot method.
+    if not recipe:
+        return lambda **values: fn()
+    pick = itemgetter(*recipe)
+    if len(recipe) == 1:
+        return lambda **values: fn(pick(values))
+    return lambda **values: fn(*pick(values))

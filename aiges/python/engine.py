@@ -287,11 +287,14 @@ def _request(data: list[Data]) -> DataListCls:
 
 def _data(node) -> Data:
     raw = node.data
-    if isinstance(raw, str):
+    if type(raw) is bytes:  # the common case first: one check
+        pass
+    elif isinstance(raw, str):
         raw = raw.encode()
     elif raw is None:
         raw = b""
-    elif not isinstance(raw, bytes):
+    else:
         raw = bytes(raw)
-    desc = {str(k): str(v) for k, v in (getattr(node, "desc", None) or {}).items()}
+    desc = getattr(node, "desc", None)
+    desc = {str(k): str(v) for k, v in desc.items()} if desc else {}
     return Data(str(node.key), raw, int(node.type), int(node.status), desc)
