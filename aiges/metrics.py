@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 from bisect import bisect_left
+from collections.abc import Callable
 from threading import get_ident
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -130,6 +131,23 @@ class _Sharded:
                 counts = values[key] = [0] * len(self.buckets) + [0.0]
         counts[bisect_left(self.buckets, value)] += 1
         counts[-1] += value
+
+    def observer(self, key: tuple) -> Callable[[float], None]:
+        """``observe`` of ``key`` for this thread alone, looked up once: for a caller
+        that observes the same labels from one thread many times (the loop's inline
+        engine calls)."""
+        values = self._values()
+        key = self._admit(key)
+        counts = values.get(key)
+        if counts is None:
+            counts = values[key] = [0] * len(self.buckets) + [0.0]
+        buckets = self.buckets
+
+        def observe(value: float) -> None:
+            counts[bisect_left(buckets, value)] += 1
+            counts[-1] += value
+
+        return observe
 
     def _totals(self) -> dict:
         totals: dict = {}
@@ -259,6 +277,10 @@ class Metrics:
 
     def engine_call(self, op: str, seconds: float) -> None:
         self._engine_calls.observe((op,), seconds)
+
+    def engine_call_observer(self, op: str) -> Callable[[float], None]:
+        """``engine_call`` of ``op`` for the calling thread alone (_Sharded.observer)."""
+        return self._engine_calls.observer((op,))
 
     def engine_error(self, op: str, code: int) -> None:
         self._engine_errors.get((op, code)).inc()

@@ -84,6 +84,18 @@ class Placement:
         cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
         return after.ru_nvcsw == before.ru_nvcsw and cpu <= self.limit_s
 
+    def fast_inline(self, op: str) -> None:
+        """``record`` of an inline call within the limit, the hot case (an op only
+        runs inline once it is promoted), spelled out."""
+        self.wary = False
+        streak = self._streak[op] = self._streak.get(op, 0) + 1
+        if streak >= MAX_NEED and self._need.get(op, self._promote) > self._promote:
+            self._forgive(op)
+
+    def _forgive(self, op: str) -> None:
+        """A long good run halves the streak an op needs to come back inline."""
+        self._need[op], self._streak[op] = self._need[op] // 2, 0
+
     def record(self, op: str, seconds: float, inline: bool) -> None:
         """A call of ``op`` took ``seconds`` (wall time), ``inline`` on the loop or not."""
         if op not in HOT or self.limit_s <= 0:
@@ -101,7 +113,7 @@ class Placement:
                     log.debug("engine op looks fast: runs on the event loop",
                               extra={"op": op, "limit_us": round(self.limit_s * 1e6)})
             elif streak >= MAX_NEED and need > self._promote:
-                self._need[op], self._streak[op] = need // 2, 0  # a long good run forgives
+                self._forgive(op)
             return
         streak, self._streak[op] = self._streak.get(op, 0), 0
         if inline and op in self._inline and streak == 0:

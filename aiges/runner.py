@@ -55,6 +55,9 @@ class Runner:
         # Engine calls running now: token -> (op, sid, started), for what shutdown
         # reports when a call never returns.
         self.inflight: dict[int, tuple[str, str, float]] = {}
+        # Engine method -> (op label, its duration metric's observe for the loop's
+        # thread): what an inline call looks up once.
+        self._inline_ops: dict[str, tuple] = {}
         self._tokens = itertools.count()
         # A supervisor's worker: each call is written on the board it shares with the
         # supervisor too, which then knows the request a dead worker was running.
@@ -103,7 +106,8 @@ class Runner:
 
         The hot path of every fast engine (a session frame makes two such calls), so
         the common case is spelled out here: not written on a board, not traced, the
-        placement not wary."""
+        placement not wary. Called on the loop's thread only (what it caches in
+        ``_inline_ops`` is that thread's)."""
         watchdog, placement = self.watchdog, self.placement
         if self.board is not None or self.tracing is not None or placement.wary \
                 or not watchdog.running:
@@ -113,6 +117,10 @@ class Runner:
             finally:
                 watchdog.leave()
         name = fn.__name__
+        known = self._inline_ops.get(name)
+        if known is None:  # the op's label and its metric, this (the loop's) thread's
+            op = OPS.get(name, name)
+            known = self._inline_ops[name] = (op, self.metrics.engine_call_observer(op))
         token = next(self._tokens)
         watchdog.since = started = perf_counter()
         watchdog.op = name
@@ -129,9 +137,11 @@ class Runner:
             seconds = perf_counter() - started
             watchdog.op = None
             del inflight[token]
-            op = OPS.get(name, name)
-            self.metrics.engine_call(op, seconds)
-            if seconds <= placement.limit_s or not placement.preempted(seconds, UNSAMPLED):
+            op, observe = known
+            observe(seconds)
+            if seconds <= placement.limit_s:
+                placement.fast_inline(op)
+            elif not placement.preempted(seconds, UNSAMPLED):
                 placement.record(op, seconds, True)
 
     async def call_aside(self, fn, *args):
