@@ -24,12 +24,13 @@ ALIASES = {
 
 
 def bind(fn, order: tuple[str, ...]):
-    """A function taking the values of ``order`` (by keyword) and calling ``fn`` with the
-    ones its signature asks for, recognised by name, else by position."""
+    """A function taking the values of ``order`` (by position, in that order) and
+    calling ``fn`` with the ones its signature asks for, recognised by name, else by
+    position. A signature that asks for them all, in that order, gets ``fn`` itself."""
     try:
         parameters = list(inspect.signature(fn).parameters.values())
     except (TypeError, ValueError):
-        return lambda **values: fn(*(values[name] for name in order))
+        return fn
     recipe = []
     for index, param in enumerate(parameters):
         if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD, param.KEYWORD_ONLY):
@@ -42,11 +43,17 @@ def bind(fn, order: tuple[str, ...]):
                 raise EngineLoadError(f"{fn.__qualname__}: cannot tell what to pass as "
                                       f"'{param.name}' (expected {', '.join(order)})")
             break
-        recipe.append(name)
-    # One C call picks the values: no loop in Python on every call of a hot method.
+        recipe.append(order.index(name))
+    # No loop in Python on a call of a hot method: fn itself, a slice, or one C call
+    # that picks the values.
+    if recipe == list(range(len(order))):
+        return fn
     if not recipe:
-        return lambda **values: fn()
+        return lambda *values: fn()
+    if recipe == list(range(len(recipe))):
+        count = len(recipe)
+        return lambda *values: fn(*values[:count])
     pick = itemgetter(*recipe)
     if len(recipe) == 1:
-        return lambda **values: fn(pick(values))
-    return lambda **values: fn(*pick(values))
+        return lambda *values: fn(pick(values))
+    return lambda *values: fn(*pick(values))

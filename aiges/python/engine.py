@@ -92,10 +92,10 @@ class PythonEngine:
     def _defines(self, name: str) -> bool:
         return getattr(type(self.wrapper), name, None) is not getattr(WrapperBase, name)
 
-    def _call(self, op: str, fn, **values):
+    def _call(self, op: str, fn, *values):
         """User code: an exception becomes an EngineError of ``op``, like a C error code."""
         try:
-            return fn(**values)
+            return fn(*values)
         except EngineError:
             raise
         except Exception as exc:
@@ -122,13 +122,13 @@ class PythonEngine:
 
     def error_text(self, code: int) -> str:
         try:
-            text = self._error(ret=code)
+            text = self._error(code)
         except Exception:  # the error path must not fail
             text = ""
         return str(text) if text else f"engine error {code}"
 
     def init(self, config: dict[str, str]) -> None:
-        self._check("init", self._call("init", self._init, config=dict(config)))
+        self._check("init", self._call("init", self._init, dict(config)))
 
     def fini(self) -> None:
         self._check("fini", self._call("fini", self.wrapper.wrapperFini))
@@ -151,8 +151,8 @@ class PythonEngine:
     # -- once ----------------------------------------------------------------------------------
     def exec(self, tag: str, params: dict[str, str], data: list[Data],
              psr_ids: list[int]) -> list[Data]:
-        response = self._call("exec", self._exec, params=dict(params), data=_request(data),
-                              tag=tag, pers=psr_ids[0] if psr_ids else 0, sid=tag)
+        response = self._call("exec", self._exec, dict(params), _request(data), tag,
+                              psr_ids[0] if psr_ids else 0, tag)
         return self._outputs("exec", response) or []
 
     def exec_async(self, *args, **kwargs):
@@ -225,11 +225,10 @@ class PythonEngine:
         # WrapperBase's default returns 0: accepting a resource nobody keeps would mislead.
         if not self._defines("wrapperLoadRes"):
             raise Unsupported("wrapperLoadRes", "it cannot load personalization resources")
-        self._check("loadRes", self._call("loadRes", self._load_res, data=_request(data),
-                                          pers=res_id))
+        self._check("loadRes", self._call("loadRes", self._load_res, _request(data), res_id))
 
     def unload_res(self, res_id: int) -> None:
-        self._check("unloadRes", self._call("unloadRes", self._unload_res, pers=res_id))
+        self._check("unloadRes", self._call("unloadRes", self._unload_res, res_id))
 
     # -- sessions --------------------------------------------------------------------------------
     def create(self, tag: str, params: dict[str, str], psr_ids: list[int],
@@ -237,8 +236,8 @@ class PythonEngine:
         if on_result is not None:
             routes.add(tag, lambda response: self._pushed(response, on_result))
         try:
-            made = self._call("create", self._create, params=dict(params), sid=tag,
-                              pers=psr_ids[0] if psr_ids else 0, tag=tag)
+            made = self._call("create", self._create, dict(params), tag,
+                              psr_ids[0] if psr_ids else 0, tag)
             # Upstream examples answer some failures with a bare -1, not a response.
             code = getattr(made, "error_code", 0) if hasattr(made, "handle") else \
                 (int(made) if isinstance(made, int) and made else -1)
@@ -256,20 +255,20 @@ class PythonEngine:
         on_result(self._outputs("callback", response) or [], 0)
 
     def write(self, session: _Session, data: list[Data]) -> None:
-        self._check("write", self._call("write", self._write, handle=session.handle,
-                                        data=_request(data), sid=session.sid))
+        self._check("write", self._call("write", self._write, session.handle,
+                                        _request(data), session.sid))
 
     def read(self, session: _Session) -> list[Data] | None:
-        return self._outputs("read", self._call("read", self._read, handle=session.handle,
-                                                sid=session.sid))
+        return self._outputs("read", self._call("read", self._read, session.handle,
+                                                session.sid))
 
     def debug_info(self, session: _Session) -> str | None:
         return None
 
     def destroy(self, session: _Session) -> None:
         try:
-            self._check("destroy", self._call("destroy", self._destroy, handle=session.handle,
-                                              sid=session.sid))
+            self._check("destroy", self._call("destroy", self._destroy, session.handle,
+                                              session.sid))
         finally:
             routes.remove(session.sid)
 

@@ -71,7 +71,7 @@ def self_run(wrapper, stream: bool = False) -> int:
     try:
         responses = _stream(wrapper, params, req) if stream else \
             [bind(wrapper.wrapperOnceExec, ("params", "data", "tag", "pers", "sid"))(
-                params=params, data=req, tag="self-run", pers=0, sid="self-run")]
+                params, req, "self-run", 0, "self-run")]
     except TimeoutError as exc:
         log.error("%s", exc)
         return 1
@@ -100,12 +100,10 @@ def _stream(wrapper, params, req) -> list[Response]:
     sid, pushed = "self-run", queue.Queue()
     routes.add(sid, pushed.put)
     try:
-        made = bind(wrapper.wrapperCreate, ("params", "sid", "pers", "tag"))(
-            params=params, sid=sid, pers=0, tag=sid)
+        made = bind(wrapper.wrapperCreate, ("params", "sid", "pers", "tag"))(params, sid, 0, sid)
         if getattr(made, "error_code", -1):
             return [Response(error_code=getattr(made, "error_code", -1))]
-        ret = bind(wrapper.wrapperWrite, ("handle", "data", "sid"))(handle=made.handle, data=req,
-                                                                   sid=sid)
+        ret = bind(wrapper.wrapperWrite, ("handle", "data", "sid"))(made.handle, req, sid)
         if ret:
             return [Response(error_code=ret)]
         read = bind(wrapper.wrapperRead, ("handle", "sid"))
@@ -115,7 +113,7 @@ def _stream(wrapper, params, req) -> list[Response]:
                       for r in collected):
             if time.monotonic() > deadline:
                 raise TimeoutError(f"no final result (status End or Once) in {STREAM_WAIT_S} s")
-            got = read(handle=made.handle, sid=sid)
+            got = read(made.handle, sid)
             useful = [d for d in (got.list if got is not None else [])
                       if d.data or d.status in FINAL]
             if useful or (got is not None and got.error_code):
@@ -125,7 +123,7 @@ def _stream(wrapper, params, req) -> list[Response]:
                 collected.append(pushed.get(timeout=0.05))
             except queue.Empty:
                 pass
-        bind(wrapper.wrapperDestroy, ("handle", "sid"))(handle=made.handle, sid=sid)
+        bind(wrapper.wrapperDestroy, ("handle", "sid"))(made.handle, sid)
         return collected
     finally:
         routes.remove(sid)
