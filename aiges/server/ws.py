@@ -90,6 +90,7 @@ async def _converse(ws: web.WebSocketResponse, state: Service, session: Session,
     sender.wake()  # what the first frame gave
     flow = sender.protocol
     max_frame = state.config.ws_max_frame
+    buffered = 0  # frames aiohttp has read that wait for us
     while not session.ended:
         # Backpressure: a client that does not read gets no more frames read, so its
         # results cannot pile up in memory.
@@ -101,7 +102,7 @@ async def _converse(ws: web.WebSocketResponse, state: Service, session: Session,
         if session.inputs_ended:
             clock.limit_s = 0.0
         # A frame aiohttp has already read needs no read timeout.
-        msg = await (ws.receive() if _buffered(ws) else clock.receive(ws))
+        msg = await (ws.receive() if buffered else clock.receive(ws))
         if msg is None:
             break  # every result is out: nothing more to read
         doc = _decode(msg, max_frame)
@@ -110,7 +111,9 @@ async def _converse(ws: web.WebSocketResponse, state: Service, session: Session,
         later = sessions.write_soon(state, session, doc)
         if later is not None:
             await later
-        elif session.queued and (session.queued >= SEND_EVERY or not _buffered(ws)):
+        buffered = _buffered(ws)
+        queued = session.queued
+        if queued and (queued >= SEND_EVERY or not buffered):
             # The last frame read so far, or many: their results go out now, not at
             # the loop's next turn (frames of one burst share one send).
             sender.send()
