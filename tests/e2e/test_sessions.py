@@ -89,6 +89,31 @@ async def test_websocket_streams_every_result_in_order(http, serve, mode):
         assert len(acks) == 1
 
 
+@pytest.mark.parametrize("mode", ["sync-realtime", "async", "pushed"])
+async def test_a_burst_of_frames_sent_back_to_back_loses_nothing(http, serve, mode):
+    """10,000 frames sent without waiting for a result (frames read in one burst are
+    written inline, their results sent in groups): every result comes, once, in order."""
+    service = serve_mode(serve, mode)
+    parts = [f"frame {i}" for i in range(10_000)]
+    docs = chunks(parts)
+    received = []
+    async with http.ws_connect(service.url + "/v1/svcName", max_msg_size=0) as ws:
+        async def send_all():
+            for doc in docs:
+                await ws.send_str(json.dumps(doc))
+
+        sender = asyncio.create_task(send_all())
+        async for msg in ws:
+            received.append(json.loads(msg.data))
+        await sender
+        assert ws.close_code == aiohttp.WSCloseCode.OK
+    assert texts(received) == [(0, parts[0])] + [(1, p) for p in parts[1:-1]] + \
+        [(2, parts[-1])]
+    results = [f for f in received if "payload" in f]
+    assert [f["payload"]["input"]["seq"] for f in results] == \
+        [str(i) for i in range(1, len(parts) + 1)]
+
+
 @pytest.mark.parametrize("mode", MODES)
 async def test_a_single_once_frame(http, serve, mode):
     service = serve_mode(serve, mode)
