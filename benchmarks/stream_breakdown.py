@@ -7,10 +7,12 @@ on its own, many times, against the real app that create_app builds (C echo and
 Python echo engine, sync mode, write and read already inline), with no socket:
 aiohttp's WebSocket frame parser and its receive() with the read timeout, JSON
 parsing and validation, the engine's write and read alone and through the runner,
-the session's bookkeeping, rendering, aiohttp's frame writer; then the bare echo's
-whole work per frame for comparison, and one hand-over between two tasks (what a
-frame costs each time it wakes a task). What a frame costs under load beyond the
-sum is the kernel's send and receive and the event loop.
+the session's bookkeeping, rendering, aiohttp's frame writer; the whole of what
+aiges/server/ws.py does for a frame but the socket (decode, read its inputs, write
+it inline, take its result, render it); then the bare echo's whole work per frame
+for comparison, and one hand-over between two tasks (what a frame costs each time it
+wakes a task). What a frame costs under load beyond the sum is the kernel's send and
+receive and the event loop.
 """
 from __future__ import annotations
 
@@ -176,6 +178,8 @@ async def stages(state, session: Session, req, body: bytes) -> dict:
         "ws read: + receive(timeout=30)": receive_timeout,
         "parse: size check, JSON, validation, base64": lambda: state.parse(
             ws._decode(msg, state.config.ws_max_frame), session.sid),
+        "parse, a later frame: its inputs only": lambda: state.inputs(
+            ws._decode(msg, state.config.ws_max_frame)),
         "engine: write + read alone": write_read,
         "engine: write + read through the runner, inline": runner_write_read,
         "session: write (2 calls, push) + results()": session_write_take,
