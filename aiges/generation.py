@@ -19,7 +19,8 @@ from aiges.metrics import Metrics
 from aiges.pool import InstancePool
 from aiges.resources import ResourceIds
 from aiges.runner import Runner
-from aiges.sessions import Limits, Session, SessionEnd, SessionRegistry
+from aiges.session_registry import SessionRegistry
+from aiges.sessions import Limits, Session, SessionEnd
 
 log = logging.getLogger(__name__)
 # The longest wrapperFini may take before it is left running (an engine deadlocked

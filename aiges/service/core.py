@@ -23,7 +23,7 @@ from aiges.resources import ResourceIds
 from aiges.runner import Runner
 from aiges.service.health import EngineHealth
 from aiges.service.lifecycle import Lifecycle
-from aiges.sessions import SessionRegistry
+from aiges.session_registry import SessionRegistry
 
 if TYPE_CHECKING:
     from aiges.tracing.spans import Tracing

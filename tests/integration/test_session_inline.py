@@ -14,7 +14,8 @@ from aiges.placement import MAX_INLINE_BYTES, PROMOTE
 from aiges.pool import InstancePool
 from aiges.python import load as load_python
 from aiges.runner import Runner
-from aiges.sessions import Limits, SessionRegistry
+from aiges.session_registry import SessionRegistry
+from aiges.sessions import Limits
 from tests.helpers import counted
 
 
