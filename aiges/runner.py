@@ -100,7 +100,6 @@ class Runner:
         return await asyncio.get_running_loop().run_in_executor(self.executor, self.timed_for,
                                                                 sid, fn, *args)
 
-
     def now(self, fn, *args, sid: str = ""):
         """The call, inline on the loop: for a caller that checked ``fast`` first.
 
@@ -252,7 +251,7 @@ class Runner:
         if self.placement.inline("exec", input_size(req.data)):
             try:
                 return self.now(self.engine.exec, req.sid, req.params, req.data,
-                                    req.psr_ids)
+                                req.psr_ids)
             finally:
                 self.pool.release(instance)
         loop = asyncio.get_running_loop()
