@@ -11,7 +11,6 @@ import pytest
 from aiges.errors import EngineError
 from aiges.native import load as load_native
 from aiges.python import load as load_python
-from tests.helpers import counted
 
 PY_PLAIN = '''
 from aiges.dto import Response
@@ -24,14 +23,9 @@ class Wrapper(WrapperBase):
 '''
 
 
-@pytest.fixture(params=["c", "py"])
-def echo(request, echo_so, py_examples, tmp_path):
-    if request.param == "c":
-        engine = load_native(echo_so)
-    else:
-        engine = load_python(py_examples / "echo" / "wrapper.py")
-    with counted(engine, tmp_path):
-        yield engine
+@pytest.fixture
+def echo(echo_kinds):
+    return echo_kinds
 
 
 def test_a_cancelled_call_returns_early_with_the_engine_error(echo):

@@ -9,24 +9,11 @@ import asyncio
 import pytest
 
 from aiges.engine import Data, DataStatus, DataType
-from aiges.native import load as load_native
 from aiges.placement import MAX_INLINE_BYTES, PROMOTE
 from aiges.pool import InstancePool
-from aiges.python import load as load_python
 from aiges.runner import Runner
 from aiges.session_registry import SessionRegistry
 from aiges.sessions import Limits
-from tests.helpers import counted
-
-
-@pytest.fixture(params=["c", "py"])
-def echo(request, echo_so, py_examples, tmp_path):
-    if request.param == "c":
-        engine = load_native(echo_so)
-    else:
-        engine = load_python(py_examples / "echo" / "wrapper.py")
-    with counted(engine, tmp_path):
-        yield engine
 
 
 def frame(text: bytes, status: int = DataStatus.CONTINUE) -> list[Data]:
@@ -37,62 +24,51 @@ def texts(taken) -> list[bytes]:
     return [item.data for _seqs, items in taken for item in items]
 
 
-async def opened(engine):
+@pytest.fixture
+async def warmed(echo_kinds):
+    """(runner, session) of the echo engine, its write and read measured fast (inline)."""
+    engine = echo_kinds
     pool = InstancePool(2, queue_limit=4, wait_s=1.0)
     runner = Runner(engine, pool, once_timeout_s=5.0, async_mode=False, inline_max_us=50_000)
     registry = SessionRegistry(engine, runner, pool, Limits(0, 0, 1.0), realtime=True,
                                pushed=False)
     session = await registry.open("sid-inline", {"sid": "sid-inline"}, [], {}, "test")
-    return runner, session
-
-
-async def test_frames_of_a_fast_engine_are_written_without_an_await(echo):
-    runner, session = await opened(echo)
     try:
         for i in range(PROMOTE + 2):  # measured on the threads first, then inline
             await session.write(frame(b"warm %d" % i))
         session.take()
         assert runner.fast("write") and runner.fast("read")
-        woken = []
-        session.listener = lambda: woken.append(1)
-        assert session.write_soon(frame(b"now")) is None
-        assert texts(session.take()) == [b"now"] and woken
+        yield runner, session
     finally:
         await session.end("done")
         runner.close()
 
 
-async def test_a_frame_waiting_for_a_thread_keeps_the_next_behind_it(echo):
-    runner, session = await opened(echo)
-    try:
-        for i in range(PROMOTE + 2):
-            await session.write(frame(b"warm %d" % i))
-        session.take()
-        big = b"b" * (MAX_INLINE_BYTES + 1)  # too big to run inline: an engine thread
-        first = session.write_soon(frame(big))
-        assert first is not None
-        second = session.write_soon(frame(b"small"))
-        assert second is not None, "written inline before the frame written first"
-        await asyncio.gather(first, second)
-        assert texts(session.take()) == [big, b"small"]
-        assert session.write_soon(frame(b"inline again")) is None
-        assert texts(session.take()) == [b"inline again"]
-    finally:
-        await session.end("done")
-        runner.close()
+async def test_frames_of_a_fast_engine_are_written_without_an_await(warmed):
+    _runner, session = warmed
+    woken = []
+    session.listener = lambda: woken.append(1)
+    assert session.write_soon(frame(b"now")) is None
+    assert texts(session.take()) == [b"now"] and woken
 
 
-async def test_an_engine_error_inline_ends_the_session_with_it(echo):
-    runner, session = await opened(echo)
-    try:
-        for i in range(PROMOTE + 2):
-            await session.write(frame(b"warm %d" % i))
-        session.take()
-        assert session.write_soon(frame(b"x", status=9)) is None  # 9: not a DataStatus
-        assert session.ended and session.error is not None
-        with pytest.raises(Exception) as raised:
-            session.write_soon(frame(b"after"))
-        assert raised.value is session.error
-    finally:
-        await session.end("done")
-        runner.close()
+async def test_a_frame_waiting_for_a_thread_keeps_the_next_behind_it(warmed):
+    _runner, session = warmed
+    big = b"b" * (MAX_INLINE_BYTES + 1)  # too big to run inline: an engine thread
+    first = session.write_soon(frame(big))
+    assert first is not None
+    second = session.write_soon(frame(b"small"))
+    assert second is not None, "written inline before the frame written first"
+    await asyncio.gather(first, second)
+    assert texts(session.take()) == [big, b"small"]
+    assert session.write_soon(frame(b"inline again")) is None
+    assert texts(session.take()) == [b"inline again"]
+
+
+async def test_an_engine_error_inline_ends_the_session_with_it(warmed):
+    _runner, session = warmed
+    assert session.write_soon(frame(b"x", status=9)) is None  # 9: not a DataStatus
+    assert session.ended and session.error is not None
+    with pytest.raises(Exception) as raised:
+        session.write_soon(frame(b"after"))
+    assert raised.value is session.error
