@@ -383,7 +383,12 @@ class CEngine:
         if handler is None:
             log.warning("callback with an unknown or finished usrTag ignored", extra={"ret": ret})
             return -1
-        handler(lists.read_data(resp) if ret == 0 else None, ret)
+        items = None
+        if ret == 0:  # the list is the engine's, valid during this call only: copied now
+            items = marshal.outputs(resp)
+            if items is None:
+                items = lists.read_data(resp)
+        handler(items, ret)
         return 0
 
     @staticmethod

@@ -1,7 +1,8 @@
 /* aiges's compiled marshalling: a once request's inputs -> ParamList/DataList chains,
  * wrapperExec, the outputs -> Data objects, wrapperExecFree, in one call from Python
  * (aiges_exec); a session's wrapperWrite with its input chain (aiges_write) and
- * wrapperRead with its outputs copied (aiges_read), one call each.
+ * wrapperRead with its outputs copied (aiges_read), one call each; and the outputs an
+ * engine pushes through its result callback, copied (aiges_outputs).
  *
  * Built at install time by cffi's API mode (aiges/native/marshal_build.py, setup.py's
  * cffi_modules); without a compiler aiges runs the same steps in Python over the
@@ -420,8 +421,26 @@ int aiges_read(uintptr_t read_fn, uintptr_t handle, uintptr_t data_type, uintptr
     if (ret != 0 || resp == NULL)
         return ret;
     gil = PyGILState_Ensure();
-    if (!PyList_CheckExact((PyObject *)out_obj) ||
+    if (intern_names() != 0 || !PyList_CheckExact((PyObject *)out_obj) ||
         read_outputs(resp, (PyObject *)data_type, (PyObject *)out_obj) < 0) {
+        PyErr_Clear();
+        ret = AIGES_PYERR;
+    }
+    PyGILState_Release(gil);
+    return ret;
+}
+
+/* What an engine hands its result callback (wrapperCallback's respData, valid only
+ * during the call) appended to ``out`` as Data objects, from the engine's thread: the
+ * less time that thread holds the GIL, the less it holds up the event loop (and the
+ * loop it). Returns 0, or AIGES_PYERR (``out`` then holds what was copied before). */
+int aiges_outputs(uintptr_t resp, uintptr_t data_type, uintptr_t out_obj)
+{
+    int ret = 0;
+    PyGILState_STATE gil = PyGILState_Ensure();
+
+    if (intern_names() != 0 || !PyList_CheckExact((PyObject *)out_obj) ||
+        read_outputs((pDataList)resp, (PyObject *)data_type, (PyObject *)out_obj) < 0) {
         PyErr_Clear();
         ret = AIGES_PYERR;
     }

@@ -3,7 +3,8 @@
 ``Exec(fn_exec, fn_free).call(...)`` runs what CEngine.exec does in Python (build the
 lists, wrapperExec, copy the outputs, wrapperExecFree) in one crossing into C, about
 three times cheaper for a small request; ``Session`` does the same for a session's
-wrapperWrite and wrapperRead. aiges.native._marshal is built at install
+wrapperWrite and wrapperRead, and ``outputs`` copies what an engine pushes through its
+result callback (on the engine's thread). aiges.native._marshal is built at install
 time (setup.py, cffi_modules) and may be missing: no compiler, or a source tree used
 without installing; then ``compiled()`` is None and CEngine keeps its Python path.
 ``AIGES_MARSHAL=abi`` in the environment turns the compiled path off (to compare).
@@ -97,3 +98,15 @@ class Session:
         if ret == _lib.AIGES_PYERR:
             raise MemoryError("copying the engine's outputs failed")
         return ret, out or None
+
+
+def outputs(resp) -> list[Data] | None:
+    """The outputs an engine handed its result callback (a DataList pointer, valid
+    during the callback only), copied in C; None without the compiled module, or
+    when copying failed (the caller then copies in Python)."""
+    if not compiled():
+        return None
+    out: list[Data] = []
+    if _lib.aiges_outputs(int(ffi.cast(UINTPTR, resp)), DATA_TYPE, id(out)):
+        return None
+    return out

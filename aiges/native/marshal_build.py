@@ -26,6 +26,7 @@ int aiges_meter_slot(uintptr_t fallback);
 uintptr_t aiges_meter_entry(int slot);
 int aiges_write(uintptr_t write_fn, uintptr_t handle, uintptr_t items, uintptr_t data_type);
 int aiges_read(uintptr_t read_fn, uintptr_t handle, uintptr_t data_type, uintptr_t out);
+int aiges_outputs(uintptr_t resp, uintptr_t data_type, uintptr_t out);
 """)
 ffibuilder.set_source(
     "aiges.native._marshal",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import shutil
 import sysconfig
+import threading
 
 import pytest
 
@@ -128,6 +129,46 @@ def test_session_write_and_read_agree_with_the_abi_path(echo):
     assert echo.debug_info(compiled) == echo.debug_info(python).replace("sid=p", "sid=c")
     echo.destroy(compiled)
     echo.destroy(python)
+
+
+def test_pushed_outputs_copied_in_c_agree_with_the_abi_path(echo_so, tmp_path, monkeypatch):
+    """What a session's engine pushes through the result callback (the echo engine's
+    worker thread, push=true): copied by marshal.c, then by the Python path
+    (AIGES_MARSHAL=abi), the same outputs in the same order."""
+    if not marshal.compiled():
+        pytest.skip("aiges.native._marshal is not built (no compiler)")
+    frames = [frame for frame in FRAMES if frame]  # a frame without data pushes nothing
+
+    def pushed(engine, tag: str) -> list:
+        got, done = [], threading.Event()
+
+        def on_result(items, ret):
+            got.append((ret, items))
+            if len(got) == len(frames):
+                done.set()
+
+        session = engine.create(tag, {"sid": tag}, [], on_result)
+        for frame in frames:
+            engine.write(session, frame)
+        assert done.wait(5), got
+        engine.destroy(session)
+        return got
+
+    copied_in_c = []
+    copy = marshal.outputs
+
+    def spied(resp):
+        items = copy(resp)
+        copied_in_c.append(items is not None)
+        return items
+
+    monkeypatch.setattr(marshal, "outputs", spied)
+    with counted(load(echo_so), tmp_path, push="true") as engine:
+        compiled = pushed(engine, "c")
+        assert copied_in_c == [True] * len(frames)
+        monkeypatch.setenv("AIGES_MARSHAL", "abi")
+        python = pushed(engine, "p")
+    assert compiled == python and all(ret == 0 and items for ret, items in compiled)
 
 
 def test_meter_calls_during_a_compiled_exec_arrive_as_through_the_callback(echo_so):
