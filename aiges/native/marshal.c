@@ -408,32 +408,11 @@ int aiges_write(uintptr_t write_fn, uintptr_t handle, uintptr_t items_obj, uintp
     return ret;
 }
 
-/* A session's output (wrapperRead) in one crossing: what the engine returned appended
- * to ``out`` as Data objects (left empty when it returned nothing). The engine keeps
- * its memory (valid until its next read or destroy). Returns the engine's code, or
- * AIGES_PYERR. */
-int aiges_read(uintptr_t read_fn, uintptr_t handle, uintptr_t data_type, uintptr_t out_obj)
-{
-    pDataList resp = NULL;
-    int ret = ((wrapperReadPtr)read_fn)((const void *)handle, &resp);
-    PyGILState_STATE gil;
-
-    if (ret != 0 || resp == NULL)
-        return ret;
-    gil = PyGILState_Ensure();
-    if (intern_names() != 0 || !PyList_CheckExact((PyObject *)out_obj) ||
-        read_outputs(resp, (PyObject *)data_type, (PyObject *)out_obj) < 0) {
-        PyErr_Clear();
-        ret = AIGES_PYERR;
-    }
-    PyGILState_Release(gil);
-    return ret;
-}
-
-/* What an engine hands its result callback (wrapperCallback's respData, valid only
- * during the call) appended to ``out`` as Data objects, from the engine's thread: the
- * less time that thread holds the GIL, the less it holds up the event loop (and the
- * loop it). Returns 0, or AIGES_PYERR (``out`` then holds what was copied before). */
+/* An engine's output chain appended to ``out`` as Data objects, the GIL taken for it:
+ * what wrapperRead returned, or what an engine hands its result callback
+ * (wrapperCallback's respData, valid only during the call; copied here on the
+ * engine's thread, which then holds the GIL for less time than the Python path
+ * takes). Returns 0, or AIGES_PYERR (``out`` then holds what was copied before). */
 int aiges_outputs(uintptr_t resp, uintptr_t data_type, uintptr_t out_obj)
 {
     int ret = 0;
@@ -446,4 +425,18 @@ int aiges_outputs(uintptr_t resp, uintptr_t data_type, uintptr_t out_obj)
     }
     PyGILState_Release(gil);
     return ret;
+}
+
+/* A session's output (wrapperRead) in one crossing: what the engine returned appended
+ * to ``out`` as Data objects (left empty when it returned nothing). The engine keeps
+ * its memory (valid until its next read or destroy). Returns the engine's code, or
+ * AIGES_PYERR. */
+int aiges_read(uintptr_t read_fn, uintptr_t handle, uintptr_t data_type, uintptr_t out_obj)
+{
+    pDataList resp = NULL;
+    int ret = ((wrapperReadPtr)read_fn)((const void *)handle, &resp);
+
+    if (ret != 0 || resp == NULL)
+        return ret;
+    return aiges_outputs((uintptr_t)resp, data_type, out_obj);
 }
