@@ -124,23 +124,24 @@ class _Sharded:
         try:
             counts = self._shards[get_ident()][key]
         except KeyError:  # this thread's first update of these labels
-            values = self._values()
-            key = self._admit(key)
-            counts = values.get(key)
-            if counts is None:
-                counts = values[key] = [0] * len(self.buckets) + [0.0]
+            counts = self._counts(key)
         counts[bisect_left(self.buckets, value)] += 1
         counts[-1] += value
 
-    def observer(self, key: tuple) -> Callable[[float], None]:
-        """``observe`` of ``key`` for this thread alone, looked up once: for a caller
-        that observes the same labels from one thread many times (the loop's inline
-        engine calls)."""
+    def _counts(self, key: tuple) -> list:
+        """This thread's bucket counts (and sum) of ``key``, made on first use."""
         values = self._values()
         key = self._admit(key)
         counts = values.get(key)
         if counts is None:
             counts = values[key] = [0] * len(self.buckets) + [0.0]
+        return counts
+
+    def observer(self, key: tuple) -> Callable[[float], None]:
+        """``observe`` of ``key`` for this thread alone, looked up once: for a caller
+        that observes the same labels from one thread many times (the loop's inline
+        engine calls)."""
+        counts = self._counts(key)
         buckets = self.buckets
 
         def observe(value: float) -> None:
