@@ -99,10 +99,7 @@ async def server_ready(request: web.Request) -> web.Response:
 
 
 async def model_metadata(request: web.Request) -> web.Response:
-    try:
-        return json_body(protocol.dumps(_model(request).metadata()))
-    except AigesError as exc:
-        return _error(exc)
+    return _described(request, oip_model.Model.metadata)
 
 
 async def model_ready(request: web.Request) -> web.Response:
@@ -115,8 +112,13 @@ async def model_ready(request: web.Request) -> web.Response:
 
 
 async def model_config(request: web.Request) -> web.Response:
+    return _described(request, oip_model.Model.config)
+
+
+def _described(request: web.Request, describe) -> web.Response:
+    """The addressed model's ``describe(model)`` (metadata, config), or its error."""
     try:
-        return json_body(protocol.dumps(_model(request).config()))
+        return json_body(protocol.dumps(describe(_model(request))))
     except AigesError as exc:
         return _error(exc)
 
