@@ -1,6 +1,6 @@
 """The ceiling: the once echo with nothing but uvloop, llhttp (httptools) and orjson.
 
-echo_server.py's answers (echo_item, the same JSON, CORS headers, Date and Server),
+echo_server.py's answers (once_answer, the same JSON, CORS headers, Date and Server),
 read by httptools' llhttp parser and written by a plain asyncio protocol on uvloop,
 with the cheapest sid (16 random bytes in hex) and a Date cached per second: about
 the least a Python process can do per request of this protocol, so what is left
@@ -22,7 +22,7 @@ from time import time
 import echo_server
 import httptools
 import orjson
-from echo_server import echo_item
+from echo_server import once_answer
 from protocol_echo import HEAD, HEALTH, serve_with
 
 
@@ -62,13 +62,7 @@ class Echo(asyncio.Protocol):
                              self.reply(HEALTH))
 
     def answer(self, body: bytes) -> bytes:
-        sid = os.urandom(16).hex()
-        doc = orjson.loads(body)
-        payload = {name: echo_item(item) for name, item in doc["payload"].items()}
-        payload["params"] = {"seq": "0", "status": "3",
-                             "text": orjson.dumps({"sid": sid}).decode()}
-        return self.reply(orjson.dumps({"header": {"code": 0, "sid": sid, "status": 3},
-                                        "payload": payload}))
+        return self.reply(orjson.dumps(once_answer(orjson.loads(body), os.urandom(16).hex())))
 
     def reply(self, body: bytes) -> bytes:
         now = int(time())

@@ -1,6 +1,6 @@
 """What the HTTP layer alone costs: echo_server.py's once echo without aiohttp.
 
-The same answers as the bare echo (echo_item, the same JSON, CORS headers, Date
+The same answers as the bare echo (once_answer, the same JSON, CORS headers, Date
 and Server), read and written by a plain asyncio protocol on uvloop: requests
 with a Content-Length, keep-alive, nothing else (no chunked bodies, no limits, no
 error handling worth the name). Not a server to use: a reference for how much
@@ -22,7 +22,7 @@ from email.utils import formatdate
 import echo_server
 import orjson
 from aiohttp.http import SERVER_SOFTWARE
-from echo_server import CORS, echo_item
+from echo_server import CORS, once_answer
 
 HEAD = ("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n" +
         "".join(f"{k}: {v}\r\n" for k, v in CORS.items()) +
@@ -57,13 +57,7 @@ class Echo(asyncio.Protocol):
         self.buf = buf
 
     def answer(self, body: bytes) -> bytes:
-        sid = uuid.uuid4().hex
-        doc = orjson.loads(body)
-        payload = {name: echo_item(item) for name, item in doc["payload"].items()}
-        payload["params"] = {"seq": "0", "status": "3",
-                             "text": orjson.dumps({"sid": sid}).decode()}
-        return self.reply(orjson.dumps({"header": {"code": 0, "sid": sid, "status": 3},
-                                        "payload": payload}))
+        return self.reply(orjson.dumps(once_answer(orjson.loads(body), uuid.uuid4().hex)))
 
     @staticmethod
     def reply(body: bytes) -> bytes:
