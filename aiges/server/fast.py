@@ -32,6 +32,7 @@ from time import perf_counter, time
 from aiges import errors, protocol
 from aiges.server import gone
 from aiges.server.head import FOREIGN, read_head
+from aiges.server.outbox import Outbox
 from aiges.server.relay import Refused, Relay, Throttle
 from aiges.server.responses import JSON_HEADERS, SERVER
 from aiges.service import routes
@@ -71,6 +72,7 @@ class FastHTTP:
         self.closing = False
         self.loop = asyncio.get_running_loop()
         self.throttle = Throttle(log)
+        self.outbox = Outbox(self.loop)  # this path's answers, written a turn together
         # A coarse clock for the connections, advanced by the sweep: reading the loop's
         # clock for every chunk received costs more than it is worth.
         self.tick = self.loop.time()
@@ -216,6 +218,7 @@ class Connection(asyncio.Protocol):
     def close(self) -> None:
         transport = self.transport or self.lingering
         if transport is not None:
+            self.server.outbox.flush()
             transport.close()
 
     def eof_received(self) -> bool:
@@ -223,6 +226,7 @@ class Connection(asyncio.Protocol):
         answer, then the connection closes; with an engine that can cancel, a request
         waiting for it is given up instead (TCP cannot tell a half-close from leaving)."""
         self.eof = True
+        self.server.outbox.flush()  # answered before: out before the transport may close
         if self.lingering is not None:
             return False  # the client saw our FIN and closes too: closed now
         if self.busy and gone.leaves(self.server.state):
@@ -288,7 +292,7 @@ class Connection(asyncio.Protocol):
             elif not self._head():
                 break
         if self.eof and not self.busy and self.transport is not None:
-            self.transport.close()  # everything complete is answered; the rest never will be
+            self.close()  # everything complete is answered; the rest never will be
 
     def _head(self) -> bool:
         """Parse a buffered head; False when there is none (yet) or aiohttp took over."""
@@ -334,12 +338,14 @@ class Connection(asyncio.Protocol):
         transport = self.transport
         if transport is None:
             return  # the client left; the answer is counted all the same
-        close = self.close_after or self.server.closing
-        head = self.server.head(answer, close)
-        if len(answer.body) <= 65536:
-            transport.write(head + answer.body)
-        else:
-            transport.writelines((head, answer.body))
+        server = self.server
+        close = self.close_after or server.closing
+        head = server.head(answer, close)
+        if len(answer.body) <= 65536 and not close:
+            server.outbox.write(transport, head + answer.body)
+            return
+        server.outbox.flush()  # the answers before it go first
+        transport.writelines((head, answer.body))
         if close:
             self.transport = None  # nothing more is read or answered here
             self._linger(transport)
@@ -359,6 +365,7 @@ class Connection(asyncio.Protocol):
     def _hand_off(self, data: bytes) -> None:
         """aiohttp serves this connection from ``data`` (the start of a request) on,
         through a relay that keeps timing it."""
+        self.server.outbox.flush()  # this path's answers before aiohttp's
         transport, self.transport = self.transport, None
         self.server.forget(self)
         if self.read_paused:

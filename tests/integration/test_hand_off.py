@@ -66,6 +66,9 @@ class Transport:
     def close(self):
         self.closed = True
 
+    def is_closing(self):
+        return self.closed
+
 
 @pytest.fixture
 async def connection(echo_so):
