@@ -89,6 +89,9 @@ class _Sink:
     def close(self) -> None:
         pass
 
+    def is_closing(self) -> bool:
+        return False
+
     def pause_reading(self) -> None:  # a request that waits (the engine back on threads)
         pass
 
