@@ -84,6 +84,8 @@ def loads(body: bytes | str) -> dict:
 def object_field(doc: dict, key: str) -> dict:
     """``doc[key]``, a JSON object; {} when absent; 10009 when not an object."""
     value = doc.get(key)
+    if type(value) is dict:  # the common case first: one check
+        return value
     if value is None:
         return {}
     if not isinstance(value, dict):
@@ -102,7 +104,8 @@ def parse(doc: dict, service: str, header_pass: list[str], sid: str | None = Non
         if key in header and header[key] is not None:
             params[key] = text_value(header[key])
     outputs: dict[str, dict] = {}
-    for section in _sections(object_field(doc, "parameter"), service):
+    parameter = object_field(doc, "parameter")
+    for section in _sections(parameter, service) if parameter else ():
         for key, value in section.items():
             if isinstance(value, dict):
                 outputs[key] = {k: text_value(v) for k, v in value.items()}
@@ -113,8 +116,9 @@ def parse(doc: dict, service: str, header_pass: list[str], sid: str | None = Non
                 params[key] = text_value(value)
     if enums:
         _check_enums(params, enums)
+    res_id = header.get("res_id")
     return Request(sid, header, params, outputs, _inputs(doc, need_payload),
-                   _psr_ids(header.get("res_id")))
+                   [] if res_id is None else _psr_ids(res_id))
 
 
 def frame_inputs(doc: dict, service: str,
@@ -134,6 +138,9 @@ def _inputs(doc: dict, need_payload: bool) -> list[Data]:
     payload = object_field(doc, "payload")
     if need_payload and not payload:
         raise AigesError(errors.INVALID_INPUT, "payload is empty: send at least one input")
+    if len(payload) == 1:  # the common case: no list comprehension's own frame
+        for key, value in payload.items():
+            return [_input(key, value)]
     return [_input(key, value) for key, value in payload.items()]
 
 
@@ -186,7 +193,7 @@ def _status(key: str, value) -> int:
 
 
 def _input(key: str, item) -> Data:
-    if not isinstance(item, dict):
+    if type(item) is not dict and not isinstance(item, dict):
         raise AigesError(errors.INVALID_INPUT, f"payload.{key} must be an object")
     name = None
     for field_name in DATA_FIELDS:
@@ -199,16 +206,18 @@ def _input(key: str, item) -> Data:
         raise AigesError(errors.INVALID_INPUT, f"payload.{key} needs exactly one of "
                                                f"text, audio, image, video")
     value = item[name]
-    if isinstance(value, (dict, list)):
-        raw = orjson.dumps(value)
-    elif isinstance(value, str):
+    if type(value) is str:  # the common case first: base64 text
         try:
             raw = binascii.a2b_base64(value, strict_mode=True) if value else b""
         except (binascii.Error, ValueError):
             raise AigesError(errors.BAD_PAYLOAD, f"payload.{key}.{name} is not valid base64") from None
+    elif isinstance(value, (dict, list)):
+        raw = orjson.dumps(value)
     else:
         raise AigesError(errors.INVALID_INPUT, f"payload.{key}.{name} must be a base64 string")
-    status = _status(key, item.get("status", 3))  # 3: DataStatus.ONCE
+    status = item.get("status", 3)  # 3: DataStatus.ONCE
+    if type(status) is not int or not 0 <= status <= 3:
+        status = _status(key, status)
     desc = {}  # every other scalar field, as text
     for k, v in item.items():
         if k == name or k == "status":
