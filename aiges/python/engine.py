@@ -18,7 +18,7 @@ from aiges.stream import SessionManager
 
 log = logging.getLogger(__name__)
 
-FINAL = (DataStatus.END, DataStatus.ONCE)
+FINAL = frozenset((int(DataStatus.END), int(DataStatus.ONCE)))
 
 
 def load(path: str | Path, private: bool = False) -> "PythonEngine":
@@ -214,10 +214,15 @@ class PythonEngine:
             return None
         if not isinstance(response, Response) and not hasattr(response, "list"):
             raise EngineError(op, -1, f"wrapper returned {type(response).__name__}, not Response")
-        self._check(op, getattr(response, "error_code", 0))
-        items = [_data(node) for node in (response.list or [])]
-        # Upstream wrappers answer "nothing yet" with an empty, non-final item.
-        items = [i for i in items if i.data or i.status in FINAL]
+        code = getattr(response, "error_code", 0)
+        if code:
+            self._check(op, code)
+        items = []
+        for node in response.list or ():
+            item = _data(node)
+            # Upstream wrappers answer "nothing yet" with an empty, non-final item.
+            if item.data or item.status in FINAL:
+                items.append(item)
         return items or None
 
     # -- personalization -----------------------------------------------------------------------
@@ -296,4 +301,8 @@ def _data(node) -> Data:
         raw = bytes(raw)
     desc = getattr(node, "desc", None)
     desc = {str(k): str(v) for k, v in desc.items()} if desc else {}
-    return Data(str(node.key), raw, int(node.type), int(node.status), desc)
+    key, kind, status = node.key, node.type, node.status
+    # The common case first: plain str and ints need no conversion.
+    return Data(key if type(key) is str else str(key), raw,
+                kind if type(kind) is int else int(kind),
+                status if type(status) is int else int(status), desc)
