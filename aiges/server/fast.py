@@ -276,21 +276,21 @@ class Connection(asyncio.Protocol):
     def _serve(self) -> None:
         """Answer every complete request buffered, in order, until one must wait."""
         while self.transport is not None and not self.busy:
-            if self.need >= 0:
-                if self.size < self.need:
-                    break
-                data = self.parts[0] if len(self.parts) == 1 else b"".join(self.parts)
-                need, self.parts, self.size, self.need = self.need, [], 0, -1
-                rest = data[need:]
-                if self.close_after and rest:
-                    # Bytes after a Connection: close request: aiohttp refuses the lot.
-                    self._hand_off(self.head + data)
-                    return
-                self.buf, self.scanned, self.head = rest, 0, b""
-                self.head_since = self.since
-                self._answer(data[:need])  # no copy when nothing follows the body
-            elif not self._head():
+            if self.need < 0 and not self._head():
                 break
+            if self.size < self.need:
+                break  # the body is still arriving
+            parts = self.parts
+            data = parts[0] if len(parts) == 1 else b"".join(parts)
+            need, self.parts, self.size, self.need = self.need, [], 0, -1
+            rest = data[need:]
+            if self.close_after and rest:
+                # Bytes after a Connection: close request: aiohttp refuses the lot.
+                self._hand_off(self.head + data)
+                return
+            self.buf, self.scanned, self.head = rest, 0, b""
+            self.head_since = self.since
+            self._answer(data[:need])  # no copy when nothing follows the body
         if self.eof and not self.busy and self.transport is not None:
             self.close()  # everything complete is answered; the rest never will be
 
