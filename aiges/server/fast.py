@@ -16,7 +16,9 @@ waits for the engine, the next is not read. A client that shuts its side still
 gets an answer to every complete request it sent (unless the engine can cancel:
 then it left, aiges/server/gone.py). Slow clients are timed out on
 every connection, this path's and aiohttp's (aiges/server/relay.py), by one sweep
-a second; past ``[http] maxConnections`` new connections get a quick 503.
+a second; past ``[http] maxConnections`` new connections get a quick 503. Answers
+leave through an outbox (aiges/server/outbox.py): those of one turn of the loop go
+out together at the start of the next.
 ``[aiges] fastHttp = false`` sends every connection to aiohttp (still timed).
 """
 from __future__ import annotations
@@ -252,6 +254,8 @@ class Connection(asyncio.Protocol):
             if type(self.buf) is bytes:
                 self.buf = bytearray(self.buf)  # a head arriving in pieces: no copies
             self.buf += data
+        elif not self.busy and self._repeated(data):
+            return
         else:
             self.buf, self.head_since = data, now
         if self.busy:
@@ -293,6 +297,20 @@ class Connection(asyncio.Protocol):
             self._answer(data[:need])  # no copy when nothing follows the body
         if self.eof and not self.busy and self.transport is not None:
             self.close()  # everything complete is answered; the rest never will be
+
+    def _repeated(self, data: bytes) -> bool:
+        """The common request answered straight, when it is the whole of a read on an
+        idle connection and its head is the connection's last one, byte for byte (as
+        keep-alive clients send them): that head reads as before (read_head), and the
+        body is all that follows it."""
+        head, known = self.last
+        if not head or len(data) - len(head) != known.length or not data.startswith(head):
+            return False
+        self.close_after, self.trace = known.close, known.trace
+        self.head_since = self.since
+        self.started = perf_counter()
+        self._answer(data[len(head):])
+        return True
 
     def _head(self) -> bool:
         """Parse a buffered head; False when there is none (yet) or aiohttp took over."""

@@ -143,6 +143,35 @@ async def test_requests_split_anywhere(serve, echo_so):
         writer.close()
 
 
+async def test_a_repeated_head_reads_as_the_first(serve, echo_so):
+    """Keep-alive clients repeat their heads byte for byte; the fast path then skips
+    reading the head again (Connection._repeated), never what follows it."""
+    service = serve(echo_so)
+    reader, writer = await asyncio.open_connection("127.0.0.1", service.port)
+
+    async def ask(*requests: bytes) -> list[str]:
+        writer.write(b"".join(requests))
+        return [echoed(await read_reply(reader)) for _ in requests]
+
+    try:
+        assert await ask(once_bytes("aaaa")) == ["aaaa"]
+        assert await ask(once_bytes("aaaa")) == ["aaaa"]
+        assert await ask(once_bytes("bbbb")) == ["bbbb"]  # same head, another body
+        assert await ask(once_bytes("bbbb"), once_bytes("cccc")) == ["bbbb", "cccc"]
+        assert await ask(once_bytes("longer")) == ["longer"]  # another length: another head
+        writer.write(once_bytes("dddd")[:-3])  # the same head, its body cut short
+        await writer.drain()
+        await asyncio.sleep(0.05)
+        assert await ask(once_bytes("dddd")[-3:]) == ["dddd"]
+        closing = once_bytes("eeee", "Connection: close\r\n")
+        writer.write(closing)
+        reply = await read_reply(reader)
+        assert echoed(reply) == "eeee" and reply.headers["connection"] == "close"
+        assert await asyncio.wait_for(reader.read(), 5) == b""
+    finally:
+        writer.close()
+
+
 async def test_large_bodies_round_trip(serve, echo_so):
     service = serve(echo_so)
     raw = bytes(range(256)) * 8192  # 2 MB: many reads, a thread, a split write
