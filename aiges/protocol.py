@@ -18,6 +18,7 @@ from aiges.errors import AigesError
 
 DATA_FIELDS = {"text": DataType.TEXT, "audio": DataType.AUDIO,
                "image": DataType.IMAGE, "video": DataType.VIDEO}
+FIELD_NAMES = frozenset(DATA_FIELDS)
 TYPE_NAMES = {int(t): name for name, t in DATA_FIELDS.items()}
 TYPE_NAMES[int(DataType.PER)] = "text"
 STATUS_TEXT = {0: "0", 1: "1", 2: "2", 3: "3"}
@@ -195,16 +196,11 @@ def _status(key: str, value) -> int:
 def _input(key: str, item) -> Data:
     if type(item) is not dict and not isinstance(item, dict):
         raise AigesError(errors.INVALID_INPUT, f"payload.{key} must be an object")
-    name = None
-    for field_name in DATA_FIELDS:
-        if field_name in item:
-            if name is not None:
-                name = ""
-                break
-            name = field_name
-    if not name:
+    found = FIELD_NAMES.intersection(item)
+    if len(found) != 1:
         raise AigesError(errors.INVALID_INPUT, f"payload.{key} needs exactly one of "
                                                f"text, audio, image, video")
+    name, = found
     value = item[name]
     if type(value) is str:  # the common case first: base64 text
         try:
@@ -240,14 +236,12 @@ def render_outputs(items: list[Data], declared: dict[str, dict],
     for item in items:
         key = item.key
         attrs = declared.get(key) if declared else None
-        if attrs:
-            entry = dict(attrs)
-            entry.update(item.desc)
-        else:
-            entry = dict(item.desc)
+        entry = {**attrs, **item.desc} if attrs else item.desc.copy()
         if "seq" not in entry:
             entry["seq"] = seq_text if seqs is None else str(seqs.get(key, 0))
-        status = int(item.status)
+        status = item.status
+        if type(status) is not int:
+            status = int(status)
         entry["status"] = STATUS_TEXT.get(status) or str(status)
         name = TYPE_NAMES.get(item.type, "text")
         if name == "text":
