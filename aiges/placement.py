@@ -137,11 +137,15 @@ class Watchdog:
         self.limit_s = limit_s
         self.op: str | None = None  # the inline call running now; None: none
         self.since = 0.0            # when it began (written before ``op``)
+        # Its sid, when the watchdog is the only record of the call (Runner.now's
+        # spelled-out path); None when the runner's in-flight table has it too.
+        self.sid: str | None = None
         self.running = False        # the watching thread has started
         self._wake = threading.Event()
 
     def enter(self, op: str) -> None:
         self.since = perf_counter()
+        self.sid = None
         self.op = op
         if not self.running:
             self.running = True

@@ -53,7 +53,8 @@ class Runner:
         self.fast = self.placement.inline
         self.watchdog = Watchdog(max(once_timeout_s, 1.0))
         # Engine calls running now: token -> (op, sid, started), for what shutdown
-        # reports when a call never returns.
+        # reports when a call never returns; an inline call of ``now`` is the
+        # watchdog's instead (one at a time, on the loop).
         self.inflight: dict[int, tuple[str, str, float]] = {}
         # Engine method -> (op label, its duration metric's observe for the loop's
         # thread): what an inline call looks up once.
@@ -87,7 +88,12 @@ class Runner:
     def stuck_calls(self) -> list[dict]:
         """The engine calls running now, longest first: op, sid, seconds."""
         now = perf_counter()
-        calls = sorted(self.inflight.values(), key=lambda call: call[2])
+        calls = list(self.inflight.values())
+        watchdog = self.watchdog
+        op, sid, started = watchdog.op, watchdog.sid, watchdog.since
+        if op is not None and sid is not None:  # an inline call (Runner.now), stuck
+            calls.append((op, sid, started))
+        calls.sort(key=lambda call: call[2])
         return [{"op": OPS.get(op, op), "sid": sid, "seconds": round(now - started, 3)}
                 for op, sid, started in calls]
 
@@ -120,13 +126,12 @@ class Runner:
         if known is None:  # the op's label and its metric, this (the loop's) thread's
             op = OPS.get(name, name)
             known = self._inline_ops[name] = (op, self.metrics.engine_call_observer(op))
-        token = next(self._tokens)
+        # What the watchdog watches is also what a stop signal's report of stuck calls
+        # reads (``stuck_calls``, from a thread of its own while the loop waits for
+        # this call): not in ``inflight``, which would cost a table entry per call.
         watchdog.since = started = perf_counter()
+        watchdog.sid = sid or _tag(args)
         watchdog.op = name
-        # In ``inflight`` too: a stop signal's report of stuck calls reads it from a
-        # thread of its own while the loop waits for this call.
-        inflight = self.inflight
-        inflight[token] = (name, sid or _tag(args), started)
         try:
             return fn(*args)
         except EngineError as exc:
@@ -135,7 +140,6 @@ class Runner:
         finally:
             seconds = perf_counter() - started
             watchdog.op = None
-            del inflight[token]
             op, observe = known
             observe(seconds)
             if seconds <= placement.limit_s:
@@ -242,7 +246,8 @@ class Runner:
         if instance is None:
             return None
         try:
-            items = self.now(self.engine.exec, req.sid, req.params, req.data, req.psr_ids)
+            items = self.now(self.engine.exec, req.sid, req.params, req.data, req.psr_ids,
+                             sid=req.sid)
         finally:
             pool.release(instance)
         return checked(items, "exec")
