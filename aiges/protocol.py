@@ -194,7 +194,7 @@ def _status(key: str, value) -> int:
 
 
 def _input(key: str, item) -> Data:
-    if type(item) is not dict and not isinstance(item, dict):
+    if not isinstance(item, dict):
         raise AigesError(errors.INVALID_INPUT, f"payload.{key} must be an object")
     found = FIELD_NAMES.intersection(item)
     if len(found) != 1:

@@ -8,7 +8,7 @@ of the client per request, and 40% of the server's CPU in the kernel. Queued
 here, the answers of one turn of the loop (every connection that was readable)
 go out back to back at the start of the next: the client, woken by the first,
 finds the others there. Under the same load that is one wake-up per turn, and
-about twice the requests per second (docs/PERFORMANCE.md); with a single
+about 1.6 times the requests per second (docs/PERFORMANCE.md); with a single
 client it delays an answer by one turn of the loop, about a microsecond.
 
 What closes or hands over a transport flushes first (``flush``): an answer still
