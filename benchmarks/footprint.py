@@ -91,6 +91,9 @@ async def idle_session_kb(server: servers.Server, count: int) -> float:
     return (after - before) * 1024 / count
 
 
+SESSION_TARGETS = ("aiges", "aiges-py", "bare")  # the targets that serve WebSocket sessions
+
+
 def commands(args: argparse.Namespace, port: int, instances: int) -> dict[str, list[str]]:
     engines = {"aiges": args.engine, "aiges-py": args.py_engine}
     return {name: servers.bare_command(port) if name == "bare" else
@@ -130,6 +133,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--json", type=Path, metavar="PATH", help="also write results here")
     args = p.parse_args(argv)
     run.check_target_args(p, args)
+    # The ceiling and protocol echoes answer once requests only: no sessions to hold.
+    args.targets = [t for t in args.targets if t in SESSION_TARGETS]
     return args
 
 
