@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import time
 
 import pytest
 
@@ -166,7 +167,11 @@ class TestAsyncMode:
         assert status == 504
         await asyncio.sleep(0.8)  # the late callback arrives now, for a forgotten tag
         assert (await post(http, service, body("after")))[1]["payload"]["input"]["text"] == "after"
-        assert "unknown or finished usrTag" in service.log
+        # On a loaded machine the engine's thread may call back a little later still.
+        deadline = time.monotonic() + 5
+        while "unknown or finished usrTag" not in service.log:
+            assert time.monotonic() < deadline, service.log[-2000:]
+            await asyncio.sleep(0.05)
 
     async def test_callback_error(self, http, service):
         status, out, _ = await post(http, service, body(params={"fail": 77}))
