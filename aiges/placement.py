@@ -84,11 +84,11 @@ class Placement:
         cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
         return after.ru_nvcsw == before.ru_nvcsw and cpu <= self.limit_s
 
-    def fast_inline(self, op: str) -> None:
-        """``record`` of an inline call within the limit, the hot case (an op only
-        runs inline once it is promoted), spelled out."""
+    def fast_inline(self, op: str, calls: int = 1) -> None:
+        """``record`` of ``calls`` inline calls within the limit, the hot case (an op
+        only runs inline once it is promoted), spelled out."""
         self.wary = False
-        streak = self._streak[op] = self._streak.get(op, 0) + 1
+        streak = self._streak[op] = self._streak.get(op, 0) + calls
         if streak >= MAX_NEED and self._need.get(op, self._promote) > self._promote:
             self._forgive(op)
 

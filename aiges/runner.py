@@ -147,6 +147,93 @@ class Runner:
             elif not placement.preempted(seconds, UNSAMPLED):
                 placement.record(op, seconds, True)
 
+    def now_frames(self, write, read, handle, frames: list[list[Data]], out: list,
+                   sid: str) -> None:
+        """``now`` for a session's frames read together: ``write(handle, data)`` of each,
+        followed by ``read(handle)`` when ``read`` is given, its outputs (None without a
+        read) appended to ``out``. Each call is watched, timed and counted as ``now``
+        does, but what ``now`` checks and looks up per call is done once. Stops after
+        the frame whose call was over the inline limit: the caller places the rest
+        (``fast`` again). An engine error is raised with the frames before it in ``out``.
+        """
+        watchdog, placement = self.watchdog, self.placement
+        if self.board is not None or self.tracing is not None or placement.wary \
+                or not watchdog.running:
+            for data in frames:
+                self.now(write, handle, data, sid=sid)
+                out.append(self.now(read, handle, sid=sid) if read is not None else None)
+                if placement.wary:
+                    return
+            return
+        wname = write.__name__
+        wop, wobserve = self._inline_op(wname)
+        rname = rop = robserve = None
+        if read is not None:
+            rname = read.__name__
+            rop, robserve = self._inline_op(rname)
+        limit = placement.limit_s
+        watchdog.sid = sid
+        writes = reads = 0  # calls within the limit, counted for the placement at the end
+        try:
+            for data in frames:
+                watchdog.since = started = perf_counter()
+                watchdog.op = wname
+                write(handle, data)
+                ended = perf_counter()
+                seconds = ended - started
+                wobserve(seconds)
+                if seconds > limit:
+                    self._over(wop, seconds, wop, writes, rop, reads)
+                    writes = reads = 0
+                    # This frame's read, placed as ``now`` places any call now.
+                    watchdog.op = None
+                    out.append(self.now(read, handle, sid=sid) if read is not None else None)
+                    return
+                writes += 1
+                if read is None:
+                    out.append(None)
+                    continue
+                watchdog.since = ended
+                watchdog.op = rname
+                out.append(read(handle))
+                seconds = perf_counter() - ended
+                robserve(seconds)
+                if seconds > limit:
+                    self._over(rop, seconds, wop, writes, rop, reads)
+                    writes = reads = 0
+                    return
+                reads += 1
+        except EngineError as exc:
+            self.metrics.engine_error(exc.op, exc.engine_code)
+            raise
+        finally:
+            watchdog.op = None
+            if writes:
+                placement.fast_inline(wop, writes)
+            if reads:
+                placement.fast_inline(rop, reads)
+
+    def _over(self, op: str, seconds: float, wop: str, writes: int, rop: str | None,
+              reads: int) -> None:
+        """An inline call of ``now_frames`` over the limit: the fast ones before it
+        counted first, then this one recorded, as ``now`` would have, call by call."""
+        placement = self.placement
+        if writes:
+            placement.fast_inline(wop, writes)
+        if reads:
+            placement.fast_inline(rop, reads)
+        if not placement.preempted(seconds, UNSAMPLED):
+            placement.record(op, seconds, True)
+
+    def _inline_op(self, name: str) -> tuple:
+        """The op label of engine method ``name`` and its duration metric's observe for
+        this (the loop's) thread, looked up once."""
+        known = self._inline_ops.get(name)
+        if known is None:
+            op = OPS.get(name, name)
+            known = self._inline_ops[name] = (op, self.metrics.engine_call_observer(op))
+        return known
+
     async def call_aside(self, fn, *args):
         """Run a blocking engine call on a thread of its own: wrapperFini at shutdown,
         when every engine thread may be stuck in a call only fini can end."""

@@ -126,37 +126,104 @@ class Session:
         fast (they run inline, aiges.placement) and no other call of this session runs
         or waits; then None, and a frame costs no task, no await and no lock. Else the
         coroutine that does it, to be awaited."""
+        return self.write_many([data])[0]
+
+    def write_many(self, frames: list[list[Data]], start: int = 0
+                   ) -> tuple[Coroutine | None, int]:
+        """``write_soon`` of the frames a transport read together, from ``start`` on, in
+        order: (None, len(frames)) when every one was written here and now; else the
+        coroutine that writes the next one, to be awaited, and the index of the frame
+        after it. Raises AigesError for a frame that may not be written (the session
+        ended, every input has ended) once the frames before it are."""
+        if not (self._waiting or self._lock.locked()):
+            start = self._write_inline(frames, start)
+            if start == len(frames):
+                return None, start
         if self.ended:
             raise self.error or AigesError(errors.SESSION_ENDED, f"session {self.sid} has ended")
         if self._last_input:
             raise AigesError(errors.INVALID_OPERATION, "every input has ended; no more writes")
+        data = frames[start]
         self.touch()
         self.writes += 1
+        last = self._last_input = self._counts_last(data)
+        registry = self.registry
+        reads = not registry.pushed and (registry.realtime or last)
+        self._waiting += 1  # now, not when awaited: the next frame may not overtake it
+        return self._write_later(data, last, reads), start + 1
+
+    def _counts_last(self, data: list[Data]) -> bool:
+        """``data``'s statuses counted: True when it ends every input stream. Counting
+        one frame twice changes nothing (each key's last status is what is kept)."""
         unended = self._unended
         for item in data:
             if item.status in FINAL:
                 unended.discard(item.key)
             else:
                 unended.add(item.key)
-        last = self._last_input = not unended
+        return not unended
+
+    def _write_inline(self, frames: list[list[Data]], start: int) -> int:
+        """Writes (and reads, by the policy) frames from ``start`` on while their calls
+        run inline and the session takes writes; the index of the first one left."""
         registry = self.registry
         runner = registry.runner
-        # Upstream reads once after the write, then (last input) until End.
-        reads = not registry.pushed and (registry.realtime or last)
         fast = runner.fast
-        if (self._waiting or self._lock.locked() or not fast("write", input_size(data))
-                or (reads and not fast("read"))):
-            self._waiting += 1  # now, not when awaited: the next frame may not overtake it
-            return self._write_later(data, last, reads)
+        pushed, realtime = registry.pushed, registry.realtime
+        read_fast = pushed or fast("read")
+        # Upstream's acknowledgement is of the first frame alone: it is written alone.
+        stop = start + 1 if self._ack and not self.writes else len(frames)
+        end = start
+        reads = last = False
+        if not (self.ended or self._last_input):
+            while end < stop and not last:
+                data = frames[end]
+                if not fast("write", input_size(data)):
+                    break
+                ends = self._counts_last(data)
+                # Upstream reads once after the write, then (last input) until End.
+                frame_reads = not pushed and (realtime or ends)
+                if (frame_reads and not read_fast) or (end > start and frame_reads != reads):
+                    break
+                reads, last = frame_reads, ends
+                end += 1
+        if end == start:
+            return start
+        self.touch()
+        results: list[list[Data] | None] = []
+        engine = registry.engine
         try:
-            runner.now(registry.engine.write, self.handle, data, sid=self.sid)
-            if reads:
-                self._took(runner.now(registry.engine.read, self.handle, sid=self.sid))
+            runner.now_frames(engine.write, engine.read if reads else None, self.handle,
+                              frames[start:end] if start or end < len(frames) else frames,
+                              results, self.sid)
+        except AigesError as exc:
+            self.writes += len(results) + 1
+            self._took_all(results, False)
+            self._fail(exc)
+            return len(frames)  # the session has ended: the rest is not written
+        done = len(results)
+        self.writes += done
+        last = last and start + done == end
+        if self._took_all(results, last):
+            self._written(last)
+        return start + done
+
+    def _took_all(self, results: list[list[Data] | None], last: bool) -> bool:
+        """The reads of frames written together, pushed in order, the last input marked
+        before the last frame's; False when one was invalid (the session failed)."""
+        try:
+            if len(results) > 1:
+                for items in results[:-1]:
+                    if items:
+                        self.push(checked(items, "read"), None)
+            self._last_input = last
+            items = results[-1] if results else None
+            if items:
+                self.push(checked(items, "read"), None)
         except AigesError as exc:
             self._fail(exc)
-            return None
-        self._written(last)
-        return None
+            return False
+        return True
 
     async def _write_later(self, data: list[Data], last: bool, reads: bool) -> None:
         """The rest of a write whose calls go to the engine threads (or wait their turn)."""

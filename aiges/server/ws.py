@@ -105,12 +105,23 @@ async def _converse(ws: web.WebSocketResponse, state: Service, session: Session,
         msg = await (ws.receive() if buffered else clock.receive(ws))
         if msg is None:
             break  # every result is out: nothing more to read
-        doc = _decode(msg, max_frame)
+        # The frames aiohttp has read already are written together (a burst costs one
+        # check and one await for them all), up to SEND_EVERY.
+        docs: list[dict] = []
+        bad: AigesError | None = None
+        try:
+            while (doc := _decode(msg, max_frame)) is not None:
+                docs.append(doc)
+                if len(docs) >= SEND_EVERY or not _buffered(ws):
+                    break
+                msg = await ws.receive()
+        except AigesError as exc:
+            bad = exc
+        await sessions.write_many(state, session, docs)
+        if bad is not None:
+            raise bad  # once the frames before it are written
         if doc is None:
             return  # the client left: the caller ends the session
-        later = sessions.write_soon(state, session, doc)
-        if later is not None:
-            await later
         buffered = _buffered(ws)
         queued = session.queued
         if queued and (queued >= SEND_EVERY or not buffered):

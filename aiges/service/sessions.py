@@ -67,6 +67,29 @@ def write_soon(service: Service, session: Session, doc: dict) -> Coroutine | Non
     return session.write_soon(service.inputs(doc))
 
 
+async def write_many(service: Service, session: Session, docs: list[dict]) -> None:
+    """Frames a transport read together, written in order, those of a fast engine with
+    one check and one await for them all (Session.write_many). A frame that is invalid
+    or may not be written raises once the frames before it are written; frames after
+    the session's end (its final result) are not written, as a transport that read
+    them one by one would not have read them."""
+    frames = []
+    error = None
+    for doc in docs:
+        try:
+            frames.append(service.inputs(doc))
+        except AigesError as exc:
+            error = exc
+            break
+    start = 0
+    while start < len(frames) and not session.ended:
+        later, start = session.write_many(frames, start)
+        if later is not None:
+            await later
+    if error is not None and not session.ended:
+        raise error
+
+
 def find(service: Service, sid: str, mode: str) -> Session:
     """The open session ``sid`` of transport ``mode`` in any generation (sessions finish
     where they started). Unknown or another transport's: 10008; ended: 10101."""

@@ -156,6 +156,26 @@ async def test_bad_frame_is_an_error_frame(http, serve):
         assert (await ws.receive()).type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
 
 
+async def test_a_bad_frame_in_a_burst_comes_after_the_results_before_it(http, serve):
+    """Frames read together are written together: a bad one among them is answered
+    with its error only once every frame before it has its result; none after it is
+    written."""
+    service = serve()
+    parts = [f"frame {i}" for i in range(40)]
+    wire = [json.dumps(doc) for doc in chunks(parts)]
+    wire[30] = "{not json"
+    received = []
+    async with http.ws_connect(service.url + "/v1/svcName") as ws:
+        await ws.send_str(wire[0])
+        assert (await ws.receive_json())["payload"]["input"]["text"] == parts[0]
+        for text in wire[1:]:  # one burst: aiohttp reads them together
+            await ws.send_str(text)
+        async for msg in ws:
+            received.append(json.loads(msg.data))
+    assert texts(received) == [(1, p) for p in parts[1:30]]
+    assert received[-1]["header"]["code"] == 10163 and "payload" not in received[-1]
+
+
 async def test_sessions_beyond_the_pool_get_10110(http, serve):
     service = serve("[fc]\nmax = 1\nwait = 100")
     async with http.ws_connect(service.url + "/v1/svcName") as first:

@@ -1,14 +1,18 @@
 """Session frames of a fast engine are written inline (Session.write_soon): no task, no
 await, the result queued before write_soon returns. A frame whose call goes to the
 engine threads is awaited, and the frames after it wait their turn: a session's
-frames reach the engine in the order written. Both engine kinds, real engines."""
+frames reach the engine in the order written. Frames read together are written
+together (Session.write_many), in the same order and with the same errors as one by
+one. Both engine kinds, real engines."""
 from __future__ import annotations
 
 import asyncio
 
 import pytest
 
+from aiges import errors
 from aiges.engine import Data, DataStatus, DataType
+from aiges.errors import AigesError
 from aiges.placement import MAX_INLINE_BYTES, PROMOTE
 from aiges.pool import InstancePool
 from aiges.runner import Runner
@@ -72,3 +76,62 @@ async def test_an_engine_error_inline_ends_the_session_with_it(warmed):
     with pytest.raises(Exception) as raised:
         session.write_soon(frame(b"after"))
     assert raised.value is session.error
+
+
+async def write_all(session, frames) -> list[int]:
+    """Session.write_many to the end, as a transport does: the indexes it stopped at."""
+    stops, start = [], 0
+    while start < len(frames):
+        later, start = session.write_many(frames, start)
+        stops.append(start)
+        if later is not None:
+            await later
+    return stops
+
+
+async def test_frames_read_together_are_written_inline_in_order(warmed):
+    runner, session = warmed
+    streak = runner.placement._streak.get("write", 0)
+    writes = session.writes
+    burst = [frame(b"f%d" % i) for i in range(20)]
+    assert session.write_many(burst) == (None, 20)
+    assert texts(session.take()) == [b"f%d" % i for i in range(20)]
+    assert session.writes == writes + 20
+    # every call counted for the placement, as one by one
+    assert runner.placement._streak["write"] == streak + 20
+
+
+async def test_a_frame_for_the_threads_in_a_burst_keeps_its_place(warmed):
+    _runner, session = warmed
+    big = b"b" * (MAX_INLINE_BYTES + 1)
+    burst = [frame(b"a"), frame(b"b"), frame(big), frame(b"c"), frame(b"d")]
+    stops = await write_all(session, burst)
+    assert stops == [3, 5]  # two inline, the big one awaited, then inline again
+    assert texts(session.take()) == [b"a", b"b", big, b"c", b"d"]
+
+
+async def test_a_frame_after_the_end_raises_after_those_before(warmed):
+    _runner, session = warmed
+    burst = [frame(b"x"), frame(b"end", DataStatus.END), frame(b"late")]
+    with pytest.raises(AigesError) as raised:
+        await write_all(session, burst)
+    assert raised.value.code == errors.SESSION_ENDED  # the echo's End output ended it
+    assert texts(session.take()) == [b"x", b"end"]
+
+
+async def test_an_engine_error_in_a_burst_keeps_the_results_before_it(warmed):
+    _runner, session = warmed
+    burst = [frame(b"1"), frame(b"2"), frame(b"bad", status=9), frame(b"4")]
+    assert session.write_many(burst) == (None, 4)  # the session ended: the rest dropped
+    assert session.ended and session.error is not None
+    assert texts(session.take()) == [b"1", b"2"]
+
+
+async def test_a_call_over_the_inline_limit_ends_the_burst_there(warmed):
+    runner, session = warmed
+    runner.placement.limit_s = 1e-9  # every call is now slow
+    burst = [frame(b"s%d" % i) for i in range(6)]
+    stops = await write_all(session, burst)
+    # The first frame inline, over the limit: the next is placed on its own (awaited).
+    assert stops[0] == 2, "went on inline after a slow call"
+    assert texts(session.take()) == [b"s%d" % i for i in range(6)]
