@@ -110,6 +110,8 @@ class SessionRegistry:
             while arrived:
                 session.push(*arrived.popleft())
 
+        session.collect = deliver
+
         def on_result(items: list[Data] | None, ret: int) -> None:
             # Engine thread: the error text is a C call, made here; then hand over.
             nonlocal woken

@@ -93,6 +93,10 @@ class Session:
         # The transport's hook, called on the loop when results or the end come: a
         # callback, so that a frame wakes no task (WebSocket sends from it).
         self.listener: Callable[[], None] | None = None
+        # Takes the results the engine pushed that wait for the loop's next turn, now:
+        # a transport busy reading a burst sends them with its frames' (set by the
+        # registry; a session without a callback has none to take).
+        self.collect: Callable[[], None] = _nothing
         self.first_result_s: float | None = None  # when the engine's first result came
         self._loop = asyncio.get_running_loop()
         self._active = 0.0                 # the last frame written or result taken
@@ -505,6 +509,10 @@ class Session:
             self._released = True
             self._room.set()
             self._changed_now()
+
+
+def _nothing() -> None:
+    pass
 
 
 def _frames(items: list[Data]) -> list[list[Data]]:

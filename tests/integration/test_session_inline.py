@@ -7,6 +7,7 @@ one. Both engine kinds, real engines."""
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
@@ -17,7 +18,10 @@ from aiges.placement import MAX_INLINE_BYTES, PROMOTE
 from aiges.pool import InstancePool
 from aiges.runner import Runner
 from aiges.session_registry import SessionRegistry
+from aiges.native import load as load_native
+from aiges.python import load as load_python
 from aiges.sessions import Limits
+from tests.helpers import counted
 
 
 def frame(text: bytes, status: int = DataStatus.CONTINUE) -> list[Data]:
@@ -135,3 +139,34 @@ async def test_a_call_over_the_inline_limit_ends_the_burst_there(warmed):
     # The first frame inline, over the limit: the next is placed on its own (awaited).
     assert stops[0] == 2, "went on inline after a slow call"
     assert texts(session.take()) == [b"s%d" % i for i in range(6)]
+
+
+@pytest.fixture(params=["c", "py"])
+def pushing(request, echo_so, py_examples, tmp_path):
+    """The echo engine of each kind, pushing each write's result from a thread of its own."""
+    engine = (load_native(echo_so) if request.param == "c"
+              else load_python(py_examples / "echo" / "wrapper.py"))
+    with counted(engine, tmp_path, push="true"):
+        yield engine
+
+
+async def test_results_pushed_meanwhile_are_taken_without_a_loop_turn(pushing):
+    """A transport busy reading a burst takes what the engine pushed since (collect),
+    to send it with the burst's frames, not after the burst."""
+    pool = InstancePool(1, queue_limit=1, wait_s=1.0)
+    runner = Runner(pushing, pool, once_timeout_s=5.0, async_mode=True, inline_max_us=50_000)
+    registry = SessionRegistry(pushing, runner, pool, Limits(0, 0, 1.0), realtime=True,
+                               pushed=True)
+    session = await registry.open("sid-push", {"sid": "sid-push"}, [], {}, "test")
+    try:
+        for i in range(PROMOTE + 2):  # measured on the threads first, then inline
+            await session.write(frame(b"warm %d" % i))
+            assert texts(await session.results(2.0)) == [b"warm %d" % i]
+        assert session.write_soon(frame(b"pushed")) is None  # inline: no loop turn
+        time.sleep(0.2)  # the loop does not turn: the engine's thread calls back meanwhile
+        assert session.queued == 0
+        session.collect()
+        assert texts(session.take()) == [b"pushed"]
+    finally:
+        await session.end("done")
+        runner.close()
