@@ -166,11 +166,12 @@ class Runner:
                     return
             return
         wname = write.__name__
-        wop, wobserve = self._inline_op(wname)
+        inline_ops = self._inline_ops
+        wop, wobserve = inline_ops.get(wname) or self._inline_op(wname)
         rname = rop = robserve = None
         if read is not None:
             rname = read.__name__
-            rop, robserve = self._inline_op(rname)
+            rop, robserve = inline_ops.get(rname) or self._inline_op(rname)
         limit = placement.limit_s
         watchdog.sid = sid
         writes = reads = 0  # calls within the limit, counted for the placement at the end

@@ -130,7 +130,9 @@ class Session:
         fast (they run inline, aiges.placement) and no other call of this session runs
         or waits; then None, and a frame costs no task, no await and no lock. Else the
         coroutine that does it, to be awaited."""
-        return self.write_many([data])[0]
+        if not (self._waiting or self._lock.locked()) and self._write_inline([data], 0):
+            return None
+        return self._write_next(data)
 
     def write_many(self, frames: list[list[Data]], start: int = 0
                    ) -> tuple[Coroutine | None, int]:
@@ -143,18 +145,22 @@ class Session:
             start = self._write_inline(frames, start)
             if start == len(frames):
                 return None, start
+        return self._write_next(frames[start]), start + 1
+
+    def _write_next(self, data: list[Data]) -> Coroutine:
+        """The coroutine that writes ``data`` on the engine threads (or once the calls
+        before it are done); raises when it may not be written."""
         if self.ended:
             raise self.error or AigesError(errors.SESSION_ENDED, f"session {self.sid} has ended")
         if self._last_input:
             raise AigesError(errors.INVALID_OPERATION, "every input has ended; no more writes")
-        data = frames[start]
         self.touch()
         self.writes += 1
         last = self._last_input = self._counts_last(data)
         registry = self.registry
         reads = not registry.pushed and (registry.realtime or last)
         self._waiting += 1  # now, not when awaited: the next frame may not overtake it
-        return self._write_later(data, last, reads), start + 1
+        return self._write_later(data, last, reads)
 
     def _counts_last(self, data: list[Data]) -> bool:
         """``data``'s statuses counted: True when it ends every input stream. Counting
@@ -216,13 +222,11 @@ class Session:
         """The reads of frames written together, pushed in order, the last input marked
         before the last frame's; False when one was invalid (the session failed)."""
         try:
-            if len(results) > 1:
-                for items in results[:-1]:
-                    if items:
-                        self.push(checked(items, "read"), None)
+            for items in results[:-1] if len(results) > 1 else ():
+                if items:
+                    self.push(checked(items, "read"), None)
             self._last_input = last
-            items = results[-1] if results else None
-            if items:
+            if results and (items := results[-1]):
                 self.push(checked(items, "read"), None)
         except AigesError as exc:
             self._fail(exc)

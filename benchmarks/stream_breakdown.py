@@ -9,9 +9,10 @@ aiohttp's WebSocket frame parser and its receive() with the read timeout, JSON
 parsing and validation, the engine's write and read alone and through the runner,
 the session's bookkeeping, rendering, aiohttp's frame writer; the whole of what
 aiges/server/ws.py does for a frame but the socket (decode, read its inputs, write
-it inline, take its result, render it); then the bare echo's whole work per frame
-for comparison, and one hand-over between two tasks (what a frame costs each time it
-wakes a task). What a frame costs under load beyond the sum is the kernel's send and
+it inline, take its result, render it), alone and in a burst of frames read together
+(written together, their results rendered for one send), per frame; then the bare
+echo's whole work per frame for comparison, and one hand-over between two tasks (what
+a frame costs each time it wakes a task). What a frame costs under load beyond the sum is the kernel's send and
 receive and the event loop.
 """
 from __future__ import annotations
@@ -37,6 +38,9 @@ from aiges import protocol
 from aiges.server import ws
 from aiges.service import sessions
 from aiges.sessions import Session
+
+
+BURST = 16  # frames of one read in the burst stage (one pipelined client's, typically)
 
 
 class _Sink:
@@ -86,7 +90,9 @@ async def timed(calls: dict, number: int, repeat: int) -> dict:
             else:
                 for _ in range(number):
                     fn()
-            runs[name].append((time.perf_counter() - t0) / number * 1e6)
+            # A stage of several frames (``frames``) is reported per frame.
+            runs[name].append((time.perf_counter() - t0) / number / getattr(fn, "frames", 1)
+                              * 1e6)
     return {name: round(statistics.median(times), 2) for name, times in runs.items()}
 
 
@@ -160,6 +166,15 @@ async def stages(state, session: Session, req, body: bytes) -> dict:
         assert later is None, "write and read must run inline"
         ws.render(session, session.take())
 
+    async def whole_burst() -> None:
+        # What ws.py does for frames aiohttp read together: decode each, write them
+        # together (Session.write_many), take and render their results in one send.
+        docs = [ws._decode(msg, state.config.ws_max_frame) for _ in range(BURST)]
+        await sessions.write_many(state, session, docs)
+        ws.render(session, session.take())
+
+    whole_burst.frames = BURST
+
     def bare_work() -> None:
         doc = orjson.loads(msg.data)
         payload = {name: dict(echo_item(item), seq="1") for name, item in doc["payload"].items()}
@@ -190,6 +205,7 @@ async def stages(state, session: Session, req, body: bytes) -> dict:
         "send: send_frame(bytes)": send_bytes,
         "event loop: one hand-over through a future": handover,
         "whole frame: decode, parse, write, take, render": whole_frame,
+        f"whole burst of {BURST} frames read together, per frame": whole_burst,
         "bare echo's work: loads, b64, dumps, decode": bare_work,
     }
 
