@@ -108,6 +108,7 @@ async def _converse(ws: web.WebSocketResponse, state: Service, session: Session,
         # The frames aiohttp has read already are written together (a burst costs one
         # check and one await for them all), up to SEND_EVERY.
         docs: list[dict] = []
+        doc: dict | None = None
         bad: AigesError | None = None
         try:
             while (doc := _decode(msg, max_frame)) is not None:
@@ -117,8 +118,15 @@ async def _converse(ws: web.WebSocketResponse, state: Service, session: Session,
                 msg = await ws.receive()
         except AigesError as exc:
             bad = exc
-        await sessions.write_many(state, session, docs)
+        if len(docs) == 1 and bad is None:  # one frame (ping-pong): no burst to wrap
+            later = sessions.write_soon(state, session, doc)
+            if later is not None:
+                await later
+        else:
+            await sessions.write_many(state, session, docs)
         if bad is not None:
+            if session.ended:
+                break  # one read at a time would not have read it: the end goes out
             raise bad  # once the frames before it are written
         if doc is None:
             return  # the client left: the caller ends the session

@@ -176,6 +176,22 @@ async def test_a_bad_frame_in_a_burst_comes_after_the_results_before_it(http, se
     assert received[-1]["header"]["code"] == 10163 and "payload" not in received[-1]
 
 
+async def test_a_bad_frame_after_the_last_in_a_burst_is_not_read(http, serve):
+    """Read one by one, a frame after the session's end was never read: read in the
+    same burst as the last frame, it is not answered either; the session ends as
+    usual (every result, then a normal close)."""
+    service = serve()
+    async with http.ws_connect(service.url + "/v1/svcName") as ws:
+        await ws.send_str(json.dumps(frame("a", 0)))
+        assert (await ws.receive_json())["payload"]["input"]["text"] == "a"
+        for text in (json.dumps(frame("b", 1)), json.dumps(frame("c", 2)), "{not json"):
+            await ws.send_str(text)
+        received = [json.loads(msg.data) async for msg in ws]
+        assert ws.close_code == aiohttp.WSCloseCode.OK
+    assert texts(received) == [(1, "b"), (2, "c")]
+    assert all(f["header"]["code"] == 0 for f in received)
+
+
 async def test_sessions_beyond_the_pool_get_10110(http, serve):
     service = serve("[fc]\nmax = 1\nwait = 100")
     async with http.ws_connect(service.url + "/v1/svcName") as first:
