@@ -131,7 +131,9 @@ def frame_inputs(doc: dict, service: str,
     parameter = object_field(doc, "parameter")
     if enums or header.get("res_id") is not None or any(parameter.values()):
         return parse(doc, service, [], "-", True, enums).data
-    _sections(parameter, service)  # its sections must be objects (empty ones, here)
+    for section in parameter.values():  # each must be an object (an empty one, here)
+        if type(section) is not dict:
+            _sections(parameter, service)  # raises, naming it
     return _inputs(doc, True)
 
 
@@ -214,7 +216,18 @@ def _input(key: str, item) -> Data:
     status = item.get("status", 3)  # 3: DataStatus.ONCE
     if type(status) is not int or not 0 <= status <= 3:
         status = _status(key, status)
-    desc = {}  # every other scalar field, as text
+    desc = item.copy()  # every other scalar field, as text
+    del desc[name]
+    desc.pop("status", None)
+    for v in desc.values():
+        if type(v) is not str:  # not the common case (text only): field by field
+            desc = _desc(item, name)
+            break
+    return Data(key, raw, DATA_FIELDS[name], status, desc)
+
+
+def _desc(item: dict, name: str) -> dict[str, str]:
+    desc = {}
     for k, v in item.items():
         if k == name or k == "status":
             continue
@@ -222,7 +235,7 @@ def _input(key: str, item) -> Data:
             desc[k] = v
         elif v is not None and not isinstance(v, (dict, list)):
             desc[k] = text_value(v)
-    return Data(key, raw, DATA_FIELDS[name], status, desc)
+    return desc
 
 
 def render_outputs(items: list[Data], declared: dict[str, dict],

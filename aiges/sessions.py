@@ -222,9 +222,10 @@ class Session:
         """The reads of frames written together, pushed in order, the last input marked
         before the last frame's; False when one was invalid (the session failed)."""
         try:
-            for items in results[:-1] if len(results) > 1 else ():
-                if items:
-                    self.push(checked(items, "read"), None)
+            if len(results) > 1 and not self._released:  # before the last input: at once
+                earlier = [checked(items, "read") for items in results[:-1] if items]
+                if earlier:
+                    self._queue(earlier)
             self._last_input = last
             if results and (items := results[-1]):
                 self.push(checked(items, "read"), None)
@@ -405,20 +406,25 @@ class Session:
             self._fail(error)
             return
         if items:
-            results = self._results
+            self._queue((items,))
+            if self._last_input:  # a final output before the last input ends nothing
+                self._final_output |= any(i.status in FINAL for i in items)
+                self._check_finished()
+
+    def _queue(self, batches) -> None:
+        """Results in, as frames; the transport told once for them all."""
+        results = self._results
+        for items in batches:
             if len(items) == 1:
                 results.append(items)
             else:
                 results.extend(_frames(items))
-            self._changed_now()
-            if len(results) >= MAX_QUEUED:
-                self._room.clear()
-            self._quiet_since = now = self._loop.time()
-            if self.first_result_s is None:
-                self.first_result_s = now - self.started
-            if self._last_input:  # a final output before the last input ends nothing
-                self._final_output |= any(i.status in FINAL for i in items)
-                self._check_finished()
+        self._changed_now()
+        if len(results) >= MAX_QUEUED:
+            self._room.clear()
+        self._quiet_since = now = self._loop.time()
+        if self.first_result_s is None:
+            self.first_result_s = now - self.started
 
     def _check_finished(self) -> None:
         # Finished when every input stream has ended and an output reached End/Once.
