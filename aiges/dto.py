@@ -93,6 +93,8 @@ def init_rq() -> queue.Queue:
 
 
 def _length(data) -> int:
+    if type(data) is bytes:  # the common case first: one check
+        return len(data)
     if isinstance(data, str):
         return len(data.encode())
     return len(data) if data is not None else 0
