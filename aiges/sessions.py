@@ -223,9 +223,14 @@ class Session:
         before the last frame's; False when one was invalid (the session failed)."""
         try:
             if len(results) > 1 and not self._released:  # before the last input: at once
-                earlier = [checked(items, "read") for items in results[:-1] if items]
-                if earlier:
-                    self._queue(earlier)
+                earlier: list[list[Data]] = []
+                try:
+                    for items in results[:-1]:
+                        if items:
+                            earlier.append(checked(items, "read"))
+                finally:  # those before an invalid one are kept
+                    if earlier:
+                        self._queue(earlier)
             self._last_input = last
             if results and (items := results[-1]):
                 self.push(checked(items, "read"), None)

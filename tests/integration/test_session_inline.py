@@ -7,6 +7,7 @@ one. Both engine kinds, real engines."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 
 import pytest
@@ -32,24 +33,31 @@ def texts(taken) -> list[bytes]:
     return [item.data for _seqs, items in taken for item in items]
 
 
-@pytest.fixture
-async def warmed(echo_kinds):
-    """(runner, session) of the echo engine, its write and read measured fast (inline)."""
-    engine = echo_kinds
+@contextlib.asynccontextmanager
+async def inline_session(engine, pushed: bool = False):
+    """(runner, session) of ``engine``, its calls measured fast (inline). ``pushed``:
+    asyncMode, the engine pushes its results."""
     pool = InstancePool(2, queue_limit=4, wait_s=1.0)
-    runner = Runner(engine, pool, once_timeout_s=5.0, async_mode=False, inline_max_us=50_000)
+    runner = Runner(engine, pool, once_timeout_s=5.0, async_mode=pushed, inline_max_us=50_000)
     registry = SessionRegistry(engine, runner, pool, Limits(0, 0, 1.0), realtime=True,
-                               pushed=False)
+                               pushed=pushed)
     session = await registry.open("sid-inline", {"sid": "sid-inline"}, [], {}, "test")
     try:
         for i in range(PROMOTE + 2):  # measured on the threads first, then inline
             await session.write(frame(b"warm %d" % i))
-        session.take()
-        assert runner.fast("write") and runner.fast("read")
+            assert texts(await session.results(2.0)) == [b"warm %d" % i]
         yield runner, session
     finally:
         await session.end("done")
         runner.close()
+
+
+@pytest.fixture
+async def warmed(echo_kinds):
+    """(runner, session) of the echo engine, its write and read measured fast (inline)."""
+    async with inline_session(echo_kinds) as (runner, session):
+        assert runner.fast("write") and runner.fast("read")
+        yield runner, session
 
 
 async def test_frames_of_a_fast_engine_are_written_without_an_await(warmed):
@@ -153,20 +161,9 @@ def pushing(request, echo_so, py_examples, tmp_path):
 async def test_results_pushed_meanwhile_are_taken_without_a_loop_turn(pushing):
     """A transport busy reading a burst takes what the engine pushed since (collect),
     to send it with the burst's frames, not after the burst."""
-    pool = InstancePool(1, queue_limit=1, wait_s=1.0)
-    runner = Runner(pushing, pool, once_timeout_s=5.0, async_mode=True, inline_max_us=50_000)
-    registry = SessionRegistry(pushing, runner, pool, Limits(0, 0, 1.0), realtime=True,
-                               pushed=True)
-    session = await registry.open("sid-push", {"sid": "sid-push"}, [], {}, "test")
-    try:
-        for i in range(PROMOTE + 2):  # measured on the threads first, then inline
-            await session.write(frame(b"warm %d" % i))
-            assert texts(await session.results(2.0)) == [b"warm %d" % i]
+    async with inline_session(pushing, pushed=True) as (_runner, session):
         assert session.write_soon(frame(b"pushed")) is None  # inline: no loop turn
         time.sleep(0.2)  # the loop does not turn: the engine's thread calls back meanwhile
         assert session.queued == 0
         session.collect()
         assert texts(session.take()) == [b"pushed"]
-    finally:
-        await session.end("done")
-        runner.close()
