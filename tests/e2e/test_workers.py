@@ -271,7 +271,10 @@ def test_a_crash_loop_leaves_the_port_served(start, native_dir, tmp_path):
     thread.join()
     died = log_events(service, "worker died")
     assert len(died) >= 20, service.log
-    assert sum(probes) / len(probes) >= 0.95, (sum(probes), len(probes))
+    # A probe the crashing worker had already accepted dies with it (SO_REUSEPORT
+    # spreads connections over every worker's socket): about 1 in 20 here, 40 crashes
+    # in 20 s; with no worker listening, none would pass.
+    assert sum(probes) / len(probes) >= 0.9, (sum(probes), len(probes))
     assert all(d["restart_in_s"] == 0 and d["exit"] == "SIGSEGV" for d in died)
     assert all([c["op"] for c in d["running"]] == ["exec"] for d in died)
     assert len({d["running"][0]["sid"] for d in died}) == len(died)
