@@ -122,10 +122,7 @@ class Runner:
             finally:
                 watchdog.leave()
         name = fn.__name__
-        known = self._inline_ops.get(name)
-        if known is None:  # the op's label and its metric, this (the loop's) thread's
-            op = OPS.get(name, name)
-            known = self._inline_ops[name] = (op, self.metrics.engine_call_observer(op))
+        known = self._inline_ops.get(name) or self._inline_op(name)
         # What the watchdog watches is also what a stop signal's report of stuck calls
         # reads (``stuck_calls``, from a thread of its own while the loop waits for
         # this call): not in ``inflight``, which would cost a table entry per call.
@@ -228,11 +225,9 @@ class Runner:
 
     def _inline_op(self, name: str) -> tuple:
         """The op label of engine method ``name`` and its duration metric's observe for
-        this (the loop's) thread, looked up once."""
-        known = self._inline_ops.get(name)
-        if known is None:
-            op = OPS.get(name, name)
-            known = self._inline_ops[name] = (op, self.metrics.engine_call_observer(op))
+        this (the loop's) thread, made once (callers look in ``_inline_ops`` first)."""
+        op = OPS.get(name, name)
+        known = self._inline_ops[name] = (op, self.metrics.engine_call_observer(op))
         return known
 
     async def call_aside(self, fn, *args):

@@ -138,8 +138,8 @@ class Writes:
                     if earlier:
                         self._queue(earlier)
             self._last_input = last
-            if results and (items := results[-1]):
-                self.push(checked(items, "read"), None)
+            if results:
+                self._took(results[-1])
         except AigesError as exc:
             self._fail(exc)
             return False
