@@ -156,6 +156,8 @@ def pushing(request, echo_so, py_examples, tmp_path):
               else load_python(py_examples / "echo" / "wrapper.py"))
     with counted(engine, tmp_path, push="true"):
         yield engine
+    counters = engine.counters()
+    assert counters["create"] == counters["destroy"], counters
 
 
 async def test_results_pushed_meanwhile_are_taken_without_a_loop_turn(pushing):
