@@ -58,6 +58,14 @@ class Modes:
     batch: bool = False  # exec_batch: several once requests in one call (an aiges extension)
 
 
+class PushedResults(Protocol):
+    fd: int
+
+    def take(self) -> None: ...
+
+    def hold(self, held: bool) -> None: ...
+
+
 class Engine(Protocol):
     path: str
     modes: Modes
@@ -130,5 +138,12 @@ class Engine(Protocol):
         early from calls running for it. Any thread, concurrently with those calls; 0,
         or the engine's code (ignored). Only called when ``cancellable``."""
         ...
+
+    # An aiges extension: an engine whose sessions' results are queued outside Python
+    # has ``pushed`` (else None or no attribute): ``fd`` is readable while results wait,
+    # ``take()`` hands every one to its session's on_result on the caller's thread, and
+    # ``hold(True)`` asks the engine's threads to wait with their results (briefly)
+    # until ``hold(False)``, while a burst of frames is written.
+    pushed: PushedResults | None
 
     def close(self) -> None: ...

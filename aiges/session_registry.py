@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import threading
 from collections import OrderedDict, deque
 from collections.abc import Callable
 
@@ -31,6 +33,10 @@ class SessionRegistry:
         self.limits = limits
         self.realtime = realtime
         self.pushed = pushed    # asyncMode: results come only through the callback
+        # Results the engine pushes queued outside Python (aiges.engine.PushedResults).
+        self.queued = getattr(engine, "pushed", None)
+        self.hold = self.queued.hold if self.queued is not None else None
+        self._read_on: asyncio.AbstractEventLoop | None = None
         self.live: dict[str, Session] = {}
         self._ended: OrderedDict[str, str] = OrderedDict()   # sid -> why, for 10101
         self._empty = asyncio.Event()
@@ -97,7 +103,14 @@ class SessionRegistry:
         """The result callback every session is created with (C: handed to wrapperCreate;
         Python: the route of aiges.dto.callback): an engine that pushes is heard."""
         loop = asyncio.get_running_loop()
+        on_loop = threading.get_ident()
         engine_error = self.runner.callback_error
+        queued = self.queued
+        if queued is not None and self._read_on is not loop:
+            # Read on the loop sessions open on; a later generation's reader replaces
+            # this one (the queue is the process's, its results told apart by tag).
+            loop.add_reader(queued.fd, _take_ready, queued)
+            self._read_on = loop
         # Results handed over to the loop in batches: an engine thread pushing faster
         # than the loop takes them wakes it once for all that came meanwhile, not once
         # per result (each wake-up is a write to the loop's self-pipe).
@@ -110,10 +123,16 @@ class SessionRegistry:
             while arrived:
                 session.push(*arrived.popleft())
 
-        session.collect = deliver
+        def collect() -> None:  # on the loop
+            if queued is not None:
+                queued.take()
+            deliver()
+
+        session.collect = collect
 
         def on_result(items: list[Data] | None, ret: int) -> None:
-            # Engine thread: the error text is a C call, made here; then hand over.
+            # An engine thread, or the loop taking queued results: the error text is a
+            # C call, made here; then hand over.
             nonlocal woken
             error = engine_error(ret) if ret else None
             if items:
@@ -122,7 +141,9 @@ class SessionRegistry:
                 except AigesError as exc:
                     items, error = None, exc
             arrived.append((items, error))
-            if not woken:
+            if threading.get_ident() == on_loop:
+                deliver()
+            elif not woken:
                 woken = True
                 loop.call_soon_threadsafe(deliver)
 
@@ -171,6 +192,15 @@ class SessionRegistry:
 
     async def wait_empty(self) -> None:
         await self._empty.wait()
+
+
+def _take_ready(queued) -> None:
+    """The pushed results' fd is readable: clear it, then take every result queued."""
+    try:
+        os.read(queued.fd, 8)
+    except BlockingIOError:
+        pass  # taken already, after a burst
+    queued.take()
 
 
 def session_limit(configured: int | None, instances: int, engine: Engine) -> int:

@@ -45,6 +45,19 @@ def counted(engine, folder: Path, **config: str):
         engine.close()
 
 
+def wait_pushed(engine, done, timeout_s: float) -> bool:
+    """Wait for ``done`` (a threading.Event) while taking what ``engine`` pushed, as the
+    loop does: a C engine's session results wait in C until taken (Engine.pushed)."""
+    deadline = time.monotonic() + timeout_s
+    queued = getattr(engine, "pushed", None)
+    while not done.wait(0.001):
+        if queued is not None:
+            queued.take()
+        if time.monotonic() > deadline:
+            return done.is_set()
+    return True
+
+
 def read_counters(path: Path) -> dict[str, int]:
     """The echo engine's counters file: one line of key=value pairs."""
     return {k: int(v) for k, v in (p.split("=") for p in path.read_text().split())}

@@ -5,6 +5,7 @@ import logging
 import shutil
 import sys
 import tempfile
+import threading
 from collections import deque
 from pathlib import Path
 
@@ -95,6 +96,39 @@ class _Tags:
         entry = self._live.pop(addr, None)
         if entry is not None:
             self._retired.append(entry[0])
+
+
+# usrTag address -> the tags of the engine whose session it is: a result queued in C
+# (marshal.Pushed) comes back with its tag alone, whatever engine pushed it.
+_PUSH_ROUTES: dict[int, _Tags] = {}
+_TAKING = threading.RLock()
+
+
+class _Pushed:
+    """The Engine protocol's ``pushed`` over marshal.Pushed: every queued result handed
+    to its session's handler, on the caller's thread."""
+
+    def __init__(self, queue: marshal.Pushed):
+        self.fd = queue.fd
+        self.hold = queue.hold
+        self._take = queue.take
+
+    def take(self) -> None:
+        with _TAKING:  # a session's results handed over in order, whoever takes them
+            self._hand_over()
+
+    def _hand_over(self) -> None:
+        for addr, ret, items in self._take():
+            tags = _PUSH_ROUTES.get(addr)
+            handler = tags.claim(addr) if tags is not None else None
+            if handler is None:
+                log.warning("callback with an unknown or finished usrTag ignored",
+                            extra={"ret": ret})
+                continue
+            try:
+                handler(items, ret)
+            except Exception:  # noqa: BLE001 - as a callback's error: logged, not raised
+                log.exception("error in engine callback")
 
 
 class _Ctrl:
@@ -205,6 +239,10 @@ class CEngine:
         # Kept for the library's lifetime: the engine may call it from any thread, any time.
         self._callback = ffi.callback("wrapperCallback", self._on_result, error=-1,
                                       onerror=self._on_callback_error)
+        # Sessions' results go through the C queue where it was built (no GIL on the
+        # engine's thread); once requests' through the Python callback above.
+        queue = marshal.pushed() if self.modes.session else None
+        self.pushed = _Pushed(queue) if queue is not None else None
         self._ctrl: _Ctrl | None = None
         self._closed = False
 
@@ -418,7 +456,12 @@ class CEngine:
                on_result: ResultCallback | None) -> object:
         keep: list = []
         tag_buf, addr = self._tags.open(tag, on_result, once=False)
-        callback = NULL if on_result is None else self._callback
+        callback = NULL
+        if on_result is not None and self.pushed is not None:
+            _PUSH_ROUTES[addr] = self._tags
+            callback = marshal.pushed().entry
+        elif on_result is not None:
+            callback = self._callback
         err = ffi.new("int*")
         handle = self._fn["wrapperCreate"](tag_buf, lists.param_list(params, keep), callback,
                                            lists.u32_array(psr_ids, keep), len(psr_ids), err)
@@ -426,6 +469,7 @@ class CEngine:
             if handle != NULL:
                 self._fn["wrapperDestroy"](handle)
             self._tags.close(addr)
+            _PUSH_ROUTES.pop(addr, None)
             raise self._error("create", err[0] or -1)
         return _Session(handle, tag_buf, addr)
 
@@ -470,6 +514,9 @@ class CEngine:
 
     def destroy(self, session: _Session) -> None:
         ret = self._fn["wrapperDestroy"](session.handle)
+        if self.pushed is not None:
+            self.pushed.take()  # what it pushed before it returned still reaches its session
+            _PUSH_ROUTES.pop(session.addr, None)
         self._tags.close(session.addr)
         if ret:
             raise self._error("destroy", ret)

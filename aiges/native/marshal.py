@@ -110,3 +110,47 @@ def outputs(resp) -> list[Data] | None:
     if _lib.aiges_outputs(int(ffi.cast(UINTPTR, resp)), DATA_TYPE, id(out)):
         return None
     return out
+
+
+class Pushed:
+    """Results engines push through sessions' result callbacks, queued in C (pushed.c):
+    an engine's thread copies and queues each without the GIL; the loop takes them in
+    batches, woken through ``fd`` (an eventfd, readable while results wait). One queue
+    per process, for every engine loaded: results are told apart by their usrTag.
+    None from ``pushed()`` without the compiled module."""
+
+    __slots__ = ("entry", "fd", "pid")
+
+    def __init__(self, fd: int):
+        self.entry = ffi.cast("wrapperCallback", _lib.aiges_push_entry())
+        self.fd = fd
+        self.pid = os.getpid()  # a forked process makes its own eventfd
+
+    def take(self) -> list[tuple[int, int, list[Data] | None]]:
+        """(usrTag address, engine's code, outputs or None) of every result queued, in
+        the order they came."""
+        out: list = []
+        if _lib.aiges_push_take(DATA_TYPE, id(out)):
+            log.error("copying results an engine pushed failed (out of memory): "
+                      "some were dropped")
+        return out
+
+    @staticmethod
+    def hold(held: bool) -> None:
+        """While held, engine threads wait (1 ms at most each) before queueing a result:
+        a burst of writes is not interrupted by each of its results."""
+        _lib.aiges_push_hold(held)
+
+
+_pushed: Pushed | None = None
+
+
+def pushed() -> Pushed | None:
+    global _pushed
+    if not compiled():
+        return None
+    if _pushed is None or _pushed.pid != os.getpid():
+        fd = _lib.aiges_push_fd()
+        if fd >= 0:
+            _pushed = Pushed(fd)
+    return _pushed

@@ -1,4 +1,4 @@
-"""cffi's API mode: builds aiges.native._marshal from marshal.c at install time.
+"""cffi's API mode: builds aiges.native._marshal from marshal.c and pushed.c at install time.
 
 setup.py names this in ``cffi_modules`` (as pyvips and cryptography build theirs);
 ``python aiges/native/marshal_build.py`` builds it in place by hand. The engine is
@@ -27,10 +27,15 @@ uintptr_t aiges_meter_entry(int slot);
 int aiges_write(uintptr_t write_fn, uintptr_t handle, uintptr_t items, uintptr_t data_type);
 int aiges_read(uintptr_t read_fn, uintptr_t handle, uintptr_t data_type, uintptr_t out);
 int aiges_outputs(uintptr_t resp, uintptr_t data_type, uintptr_t out);
+uintptr_t aiges_push_entry(void);
+int aiges_push_fd(void);
+void aiges_push_hold(int held);
+int aiges_push_take(uintptr_t data_type, uintptr_t out);
 """)
 ffibuilder.set_source(
     "aiges.native._marshal",
-    (HERE / "marshal.c").read_text(),
+    # pushed.c (the queue of pushed results) uses marshal.c's copying: one unit.
+    (HERE / "marshal.c").read_text() + (HERE / "pushed.c").read_text(),
     # wrapper.h: the repository's include/, or the copy inside an unpacked sdist's package.
     include_dirs=[str(REPO / "include"), str(REPO / "aiges" / "include")],
     extra_compile_args=["-O2"],

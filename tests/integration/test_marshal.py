@@ -6,6 +6,7 @@ difference in what either path hands the engine shows in its outputs.
 """
 from __future__ import annotations
 
+import os
 import shutil
 import sysconfig
 import threading
@@ -14,8 +15,9 @@ import pytest
 
 from aiges.engine import Data, DataStatus, DataType
 from aiges.errors import EngineError
-from aiges.native import load, marshal
-from tests.helpers import counted
+from aiges.native import lists, load, marshal
+from aiges.native.cdef import ffi
+from tests.helpers import counted, wait_pushed
 
 
 @pytest.fixture
@@ -131,44 +133,85 @@ def test_session_write_and_read_agree_with_the_abi_path(echo):
     echo.destroy(python)
 
 
-def test_pushed_outputs_copied_in_c_agree_with_the_abi_path(echo_so, tmp_path, monkeypatch):
-    """What a session's engine pushes through the result callback (the echo engine's
-    worker thread, push=true): copied by marshal.c, then by the Python path
-    (AIGES_MARSHAL=abi), the same outputs in the same order."""
+def _pushed_by(engine, tag: str, frames: list) -> list:
+    """(code, outputs) of each result the echo engine pushed for ``frames`` written to one
+    session (its worker thread, push=true), taken from the C queue where it has one."""
+    got, done = [], threading.Event()
+
+    def on_result(items, ret):
+        got.append((ret, items))
+        if len(got) == len(frames):
+            done.set()
+
+    session = engine.create(tag, {"sid": tag}, [], on_result)
+    for frame in frames:
+        engine.write(session, frame)
+    assert wait_pushed(engine, done, 5), got
+    engine.destroy(session)
+    return got
+
+
+def test_pushed_outputs_queued_in_c_agree_with_the_abi_path(echo_so, tmp_path, monkeypatch):
+    """What a session's engine pushes through the result callback: copied and queued by
+    pushed.c, or copied by the Python callback (AIGES_MARSHAL=abi), the same outputs in
+    the same order."""
     if not marshal.compiled():
         pytest.skip("aiges.native._marshal is not built (no compiler)")
     frames = [frame for frame in FRAMES if frame]  # a frame without data pushes nothing
-
-    def pushed(engine, tag: str) -> list:
-        got, done = [], threading.Event()
-
-        def on_result(items, ret):
-            got.append((ret, items))
-            if len(got) == len(frames):
-                done.set()
-
-        session = engine.create(tag, {"sid": tag}, [], on_result)
-        for frame in frames:
-            engine.write(session, frame)
-        assert done.wait(5), got
-        engine.destroy(session)
-        return got
-
-    copied_in_c = []
-    copy = marshal.outputs
-
-    def spied(resp):
-        items = copy(resp)
-        copied_in_c.append(items is not None)
-        return items
-
-    monkeypatch.setattr(marshal, "outputs", spied)
     with counted(load(echo_so), tmp_path, push="true") as engine:
-        compiled = pushed(engine, "c")
-        assert copied_in_c == [True] * len(frames)
-        monkeypatch.setenv("AIGES_MARSHAL", "abi")
-        python = pushed(engine, "p")
+        assert engine.pushed is not None
+        compiled = _pushed_by(engine, "c", frames)
+    monkeypatch.setenv("AIGES_MARSHAL", "abi")
+    with counted(load(echo_so, private=True), tmp_path, push="true") as engine:
+        assert engine.pushed is None
+        python = _pushed_by(engine, "p", frames)
     assert compiled == python and all(ret == 0 and items for ret, items in compiled)
+
+
+def _push(queue: marshal.Pushed, tag: int, items: list | None, ret: int = 0) -> None:
+    """Call the C callback as an engine would, with ``items`` as its DataList."""
+    keep: list = []
+    resp = lists.data_list(items, keep) if items is not None else ffi.NULL
+    queue.entry(ffi.cast("void*", tag), resp, ret)
+
+
+def test_the_c_queue_copies_every_field_and_keeps_the_order():
+    queue = marshal.pushed()
+    if queue is None:
+        pytest.skip("aiges.native._marshal is not built (no compiler)")
+    queue.take()  # nothing left from another test
+    outputs = [items for _, (_, items, _) in CASES.items() if items] + [
+        [Data("", b"", DataType.TEXT, DataStatus.ONCE, {"": "no key", "k": ""})]]
+    for n, items in enumerate(outputs):
+        _push(queue, 1000 + n, items)
+    _push(queue, 2000, None, 10105)  # an engine's error: no outputs
+    assert os.read(queue.fd, 8)  # readable once results wait
+    taken = queue.take()
+    assert [tag for tag, _, _ in taken] == [1000 + n for n in range(len(outputs))] + [2000]
+    for (_, ret, items), sent in zip(taken, outputs):
+        assert ret == 0 and items == sent
+    assert taken[-1][1:] == (10105, None)
+    assert queue.take() == []
+
+
+def test_a_held_queue_delays_engine_threads_but_never_blocks_them(echo_so, tmp_path):
+    """While the loop holds the queue an engine's thread waits before queueing, at most
+    about a millisecond a result: an engine whose write waits for its own thread is
+    slowed, not deadlocked. The holding thread itself never waits."""
+    queue = marshal.pushed()
+    if queue is None:
+        pytest.skip("aiges.native._marshal is not built (no compiler)")
+    queue.take()
+    frames = [frame for frame in FRAMES if frame]
+    queue.hold(True)
+    try:
+        _push(queue, 7, [Data("inline", b"x")])  # the holder's own callback: no wait
+        assert [tag for tag, _, _ in queue.take()] == [7]
+        with counted(load(echo_so), tmp_path, push="true") as engine:
+            got = _pushed_by(engine, "held", frames)  # each result waited out the hold
+    finally:
+        queue.hold(False)
+    assert [ret for ret, _ in got] == [0] * len(frames)
 
 
 def test_meter_calls_during_a_compiled_exec_arrive_as_through_the_callback(echo_so):

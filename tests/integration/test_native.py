@@ -9,7 +9,7 @@ import pytest
 from aiges.engine import Data, DataStatus, DataType, Modes
 from aiges.errors import EngineError, EngineLoadError
 from aiges.native import load
-from tests.helpers import counted
+from tests.helpers import counted, wait_pushed
 
 
 @pytest.fixture
@@ -129,7 +129,7 @@ def test_async_session_pushes_in_order(echo):
     session = echo.create("sid-2", {}, [], on_result)
     for i in range(5):
         echo.write(session, [Data("in", str(i).encode(), status=DataStatus.CONTINUE)])
-    assert done.wait(2)
+    assert wait_pushed(echo, done, 2)
     echo.destroy(session)
     assert got == [b"0", b"1", b"2", b"3", b"4"]
 

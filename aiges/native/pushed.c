@@ -1,0 +1,242 @@
+/* Results an engine pushes through a session's result callback, queued in C: the
+ * engine's thread copies the outputs and queues them without taking the GIL, and the
+ * event loop takes them in batches (aiges_push_take), woken by an eventfd written once
+ * per batch. Compiled after marshal.c, in the same unit (marshal_build.py).
+ *
+ * Why: a Python callback takes the GIL on the engine's thread for every result, and
+ * on a busy core every hand-over of the GIL is a switch between the engine's thread
+ * and the loop's. The hold (aiges_push_hold) keeps an engine's thread from delivering
+ * while the loop writes a burst of frames (the GIL did that before, once per frame,
+ * since it is given up around every engine call): the thread delivers the burst's
+ * results together once the burst is written. A hold is never waited on for more than
+ * PUSH_HOLD_NS, so an engine whose write waits for its own thread is delayed, not
+ * deadlocked; the thread that holds never waits (an engine may call back inline).
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#define PUSH_HOLD_NS 1000000L
+
+struct pushed {
+    struct pushed *next;
+    uintptr_t tag;
+    int ret;
+    pDataList list; /* the copy, or NULL */
+};
+
+static pthread_mutex_t push_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t push_free = PTHREAD_COND_INITIALIZER;
+static struct pushed *push_head, **push_tail = &push_head;
+static int push_held, push_notified, push_fd = -1;
+static pthread_t push_holder;
+static pid_t push_pid;
+
+static void free_params(pParamList p)
+{
+    while (p != NULL) {
+        pParamList next = p->next;
+        free(p);
+        p = next;
+    }
+}
+
+static void free_list(pDataList d)
+{
+    while (d != NULL) {
+        pDataList next = d->next;
+        free_params(d->desc);
+        free(d);
+        d = next;
+    }
+}
+
+/* A copy of ``s`` in one block with its text after it, or NULL (out of memory). */
+static char *copy_text(const char *s, char **room)
+{
+    size_t n;
+    char *at = *room;
+    if (s == NULL)
+        return NULL;
+    n = strlen(s) + 1;
+    memcpy(at, s, n);
+    *room += n;
+    return at;
+}
+
+static pParamList copy_params(pParamList src, int *failed)
+{
+    pParamList head = NULL, *tail = &head;
+    for (; src != NULL; src = src->next) {
+        size_t size = sizeof(struct ParamList) + (src->key ? strlen(src->key) + 1 : 0) +
+                      (src->value ? strlen(src->value) + 1 : 0);
+        pParamList p = malloc(size);
+        char *room;
+        if (p == NULL) {
+            *failed = 1;
+            break;
+        }
+        room = (char *)(p + 1);
+        p->key = copy_text(src->key, &room);
+        p->value = copy_text(src->value, &room);
+        p->vlen = src->vlen;
+        p->next = NULL;
+        *tail = p;
+        tail = &p->next;
+    }
+    return head;
+}
+
+/* A deep copy of an engine's output chain (each node one block with its key and
+ * data), or NULL with *failed set when memory ran out. */
+static pDataList copy_list(pDataList src, int *failed)
+{
+    pDataList head = NULL, *tail = &head;
+    for (; src != NULL && !*failed; src = src->next) {
+        size_t len = src->data != NULL ? src->len : 0;
+        pDataList d = malloc(sizeof(struct DataList) + len +
+                             (src->key ? strlen(src->key) + 1 : 0));
+        char *room;
+        if (d == NULL) {
+            *failed = 1;
+            break;
+        }
+        room = (char *)(d + 1);
+        d->data = len ? memcpy(room, src->data, len) : NULL;
+        room += len;
+        d->len = (unsigned int)len;
+        d->key = copy_text(src->key, &room);
+        d->type = src->type;
+        d->status = src->status;
+        d->next = NULL;
+        d->desc = copy_params(src->desc, failed);
+        *tail = d;
+        tail = &d->next;
+    }
+    if (*failed) {
+        free_list(head);
+        return NULL;
+    }
+    return head;
+}
+
+/* The wrapperCallback given to engines for sessions: any thread, never the GIL. */
+static int aiges_pushed(const void *usrTag, pDataList resp, int ret)
+{
+    struct pushed *p = malloc(sizeof *p);
+    int failed = 0, wake;
+    if (p == NULL)
+        return -1;
+    p->next = NULL;
+    p->tag = (uintptr_t)usrTag;
+    p->ret = ret;
+    p->list = ret == 0 ? copy_list(resp, &failed) : NULL;
+    if (failed)
+        p->ret = AIGES_PYERR;
+
+    pthread_mutex_lock(&push_mu);
+    if (push_held && !pthread_equal(push_holder, pthread_self())) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_nsec += PUSH_HOLD_NS;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        while (push_held && pthread_cond_timedwait(&push_free, &push_mu, &until) != ETIMEDOUT)
+            ;
+    }
+    *push_tail = p;
+    push_tail = &p->next;
+    wake = !push_notified && push_fd >= 0;
+    push_notified = 1;
+    pthread_mutex_unlock(&push_mu);
+    if (wake) {
+        uint64_t one = 1;
+        ssize_t n = write(push_fd, &one, sizeof one); /* EAGAIN: already readable */
+        (void)n;
+    }
+    return 0;
+}
+
+uintptr_t aiges_push_entry(void)
+{
+    return (uintptr_t)aiges_pushed;
+}
+
+/* The eventfd the loop reads (readable when results wait), made once per process (a
+ * forked worker makes its own); -1 when it cannot be made. */
+int aiges_push_fd(void)
+{
+    pthread_mutex_lock(&push_mu);
+    if (push_fd < 0 || push_pid != getpid()) {
+        push_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        push_pid = getpid();
+        push_notified = 0;
+    }
+    pthread_mutex_unlock(&push_mu);
+    return push_fd;
+}
+
+/* While held, engine threads wait (up to PUSH_HOLD_NS each) before queueing. */
+void aiges_push_hold(int held)
+{
+    pthread_mutex_lock(&push_mu);
+    push_held = held;
+    if (held)
+        push_holder = pthread_self();
+    else
+        pthread_cond_broadcast(&push_free);
+    pthread_mutex_unlock(&push_mu);
+}
+
+/* Every queued result appended to ``out`` as (tag, code, [Data, ...] or None), in the
+ * order they came; the GIL taken for it. Returns 0, or AIGES_PYERR (what was not
+ * converted is dropped). */
+int aiges_push_take(uintptr_t data_type, uintptr_t out_obj)
+{
+    struct pushed *p, *next;
+    PyObject *out = (PyObject *)out_obj;
+    int failed = 0;
+    PyGILState_STATE gil;
+
+    pthread_mutex_lock(&push_mu);
+    p = push_head;
+    push_head = NULL;
+    push_tail = &push_head;
+    push_notified = 0;
+    pthread_mutex_unlock(&push_mu);
+    if (p == NULL)
+        return 0;
+
+    gil = PyGILState_Ensure();
+    if (intern_names() != 0)
+        failed = 1;
+    for (; p != NULL; p = next) {
+        next = p->next;
+        if (!failed) {
+            PyObject *items = Py_None, *entry;
+            Py_INCREF(items);
+            if (p->list != NULL) {
+                Py_DECREF(items);
+                items = PyList_New(0);
+                if (items != NULL && read_outputs(p->list, (PyObject *)data_type, items) < 0)
+                    Py_CLEAR(items);
+            }
+            entry = items ? Py_BuildValue("(KiN)", (unsigned long long)p->tag, p->ret, items)
+                          : NULL;
+            if (entry == NULL || PyList_Append(out, entry) < 0)
+                failed = 1;
+            Py_XDECREF(entry);
+        }
+        free_list(p->list);
+        free(p);
+    }
+    if (failed)
+        PyErr_Clear();
+    PyGILState_Release(gil);
+    return failed ? AIGES_PYERR : 0;
+}
