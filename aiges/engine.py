@@ -3,7 +3,8 @@
 Every method here may block: the runner calls them on engine threads, or on the
 event loop once measured to take microseconds (aiges.placement). Results pushed
 by the engine (async once, async sessions) arrive through plain Python callables
-invoked on an engine thread; the caller decides how to hand them to its loop.
+invoked on an engine thread, or, for an engine with ``pushed``, on the thread that
+takes them; the caller decides how to hand them to its loop.
 """
 from __future__ import annotations
 

@@ -9,6 +9,7 @@ import asyncio
 import logging
 import os
 import threading
+import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
 
@@ -123,9 +124,21 @@ class SessionRegistry:
             while arrived:
                 session.push(*arrived.popleft())
 
-        def collect() -> None:  # on the loop
-            if queued is not None:
-                queued.take()
+        # asyncMode: what a burst's writes pushed is taken with the burst (any other
+        # push comes through the queue's fd at the loop's next turn).
+        take = queued.take if queued is not None and self.pushed else None
+
+        # An engine's threads that push through Python (a Python engine's) need the
+        # GIL, which a busy loop gives up every 5 ms: after a burst it is given up once
+        # (time.sleep(0)), so that the results they made of it leave with it. Not after
+        # one frame: there the loop's own sleep does it, at no cost.
+        yield_gil = queued is None and self.pushed
+
+        def collect(frames: int = 1) -> None:  # on the loop
+            if take is not None:
+                take()
+            elif yield_gil and frames > 1:
+                time.sleep(0)
             deliver()
 
         session.collect = collect

@@ -94,8 +94,9 @@ class Session(Writes):
         self.listener: Callable[[], None] | None = None
         # Takes the results the engine pushed that wait for the loop's next turn, now:
         # a transport busy reading a burst sends them with its frames' (set by the
-        # registry; a session without a callback has none to take).
-        self.collect: Callable[[], None] = _nothing
+        # registry; a session without a callback has none to take). Its argument: how
+        # many frames the transport has just written.
+        self.collect: Callable[[int], None] = _nothing
         self.first_result_s: float | None = None  # when the engine's first result came
         self._loop = asyncio.get_running_loop()
         self._active = 0.0                 # the last frame written or result taken
@@ -373,7 +374,7 @@ class Session(Writes):
             self._changed_now()
 
 
-def _nothing() -> None:
+def _nothing(frames: int = 1) -> None:
     pass
 
 

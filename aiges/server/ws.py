@@ -130,7 +130,7 @@ async def _converse(ws: web.WebSocketResponse, state: Service, session: Session,
             raise bad  # once the frames before it are written
         if doc is None:
             return  # the client left: the caller ends the session
-        session.collect()  # what an engine pushed meanwhile goes out with these
+        session.collect(len(docs))  # what an engine pushed meanwhile goes out with these
         buffered = _buffered(ws)
         queued = session.queued
         if queued and (queued >= SEND_EVERY or not buffered):

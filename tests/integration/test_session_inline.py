@@ -169,3 +169,19 @@ async def test_results_pushed_meanwhile_are_taken_without_a_loop_turn(pushing):
         assert session.queued == 0
         session.collect()
         assert texts(session.take()) == [b"pushed"]
+
+
+async def test_a_bursts_pushed_results_come_in_order_once_it_is_written(pushing):
+    """While a burst is written an engine's threads keep their results (a C engine's are
+    held in its queue, a Python engine's threads wait for the GIL); once it is written,
+    every one comes, in order, without a turn of the loop."""
+    async with inline_session(pushing, pushed=True) as (_runner, session):
+        burst = [frame(b"%d" % i) for i in range(20)]
+        assert session.write_many(burst) == (None, 20)
+        got: list[bytes] = []
+        deadline = time.monotonic() + 5
+        while len(got) < 20 and time.monotonic() < deadline:
+            time.sleep(0.01)  # the loop does not turn
+            session.collect(len(burst))
+            got += texts(session.take())
+        assert got == [b"%d" % i for i in range(20)]
