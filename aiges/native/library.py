@@ -109,6 +109,7 @@ class _Pushed:
     to its session's handler, on the caller's thread."""
 
     def __init__(self, queue: marshal.Pushed):
+        self.entry = queue.entry  # the wrapperCallback handed to wrapperCreate
         self.fd = queue.fd
         self.hold = queue.hold
         self._take = queue.take
@@ -459,7 +460,7 @@ class CEngine:
         callback = NULL
         if on_result is not None and self.pushed is not None:
             _PUSH_ROUTES[addr] = self._tags
-            callback = marshal.pushed().entry
+            callback = self.pushed.entry
         elif on_result is not None:
             callback = self._callback
         err = ffi.new("int*")

@@ -146,6 +146,8 @@ _pushed: Pushed | None = None
 
 
 def pushed() -> Pushed | None:
+    """This process's queue of pushed results; None without the compiled module (or
+    with AIGES_MARSHAL=abi), or when no eventfd could be made."""
     global _pushed
     if not compiled():
         return None

@@ -6,9 +6,9 @@
  * Why: a Python callback takes the GIL on the engine's thread for every result, and
  * on a busy core every hand-over of the GIL is a switch between the engine's thread
  * and the loop's. The hold (aiges_push_hold) keeps an engine's thread from delivering
- * while the loop writes a burst of frames (the GIL did that before, once per frame,
- * since it is given up around every engine call): the thread delivers the burst's
- * results together once the burst is written. A hold is never waited on for more than
+ * while the loop writes a burst of frames: the thread delivers the burst's results
+ * together once the burst is written (waiting for the GIL instead, it ran once per
+ * frame, as the GIL is given up around every engine call). A hold is never waited on for more than
  * PUSH_HOLD_NS, so an engine whose write waits for its own thread is delayed, not
  * deadlocked; the thread that holds never waits (an engine may call back inline).
  */
@@ -29,7 +29,8 @@ struct pushed {
 };
 
 static pthread_mutex_t push_mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t push_free = PTHREAD_COND_INITIALIZER;
+static pthread_cond_t push_free; /* its clock: CLOCK_MONOTONIC (push_init) */
+static pthread_once_t push_once = PTHREAD_ONCE_INIT;
 static struct pushed *push_head, **push_tail = &push_head;
 static int push_held, push_notified, push_fd = -1;
 static pthread_t push_holder;
@@ -52,6 +53,15 @@ static void free_list(pDataList d)
         free(d);
         d = next;
     }
+}
+
+static void push_init(void)
+{
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC); /* a wall-clock jump: no longer hold */
+    pthread_cond_init(&push_free, &attr);
+    pthread_condattr_destroy(&attr);
 }
 
 /* A copy of ``s`` in one block with its text after it, or NULL (out of memory). */
@@ -140,7 +150,7 @@ static int aiges_pushed(const void *usrTag, pDataList resp, int ret)
     pthread_mutex_lock(&push_mu);
     if (push_held && !pthread_equal(push_holder, pthread_self())) {
         struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
+        clock_gettime(CLOCK_MONOTONIC, &until);
         until.tv_nsec += PUSH_HOLD_NS;
         if (until.tv_nsec >= 1000000000L) {
             until.tv_sec++;
@@ -171,6 +181,7 @@ uintptr_t aiges_push_entry(void)
  * forked worker makes its own); -1 when it cannot be made. */
 int aiges_push_fd(void)
 {
+    pthread_once(&push_once, push_init); /* before the entry is handed out */
     pthread_mutex_lock(&push_mu);
     if (push_fd < 0 || push_pid != getpid()) {
         push_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -184,6 +195,7 @@ int aiges_push_fd(void)
 /* While held, engine threads wait (up to PUSH_HOLD_NS each) before queueing. */
 void aiges_push_hold(int held)
 {
+    pthread_once(&push_once, push_init);
     pthread_mutex_lock(&push_mu);
     push_held = held;
     if (held)
