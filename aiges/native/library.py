@@ -102,6 +102,7 @@ class _Tags:
 # (marshal.Pushed) comes back with its tag alone, whatever engine pushed it.
 _PUSH_ROUTES: dict[int, _Tags] = {}
 _TAKING = threading.RLock()
+_taking = False
 
 
 class _Pushed:
@@ -115,8 +116,15 @@ class _Pushed:
         self._take = queue.take
 
     def take(self) -> None:
+        global _taking
         with _TAKING:  # a session's results handed over in order, whoever takes them
-            self._hand_over()
+            if _taking:
+                return  # from a handler, on this thread: the take under way goes on, in order
+            _taking = True
+            try:
+                self._hand_over()
+            finally:
+                _taking = False
 
     def _hand_over(self) -> None:
         for addr, ret, items in self._take():

@@ -15,7 +15,7 @@ import pytest
 
 from aiges.engine import Data, DataStatus, DataType
 from aiges.errors import EngineError
-from aiges.native import lists, load, marshal
+from aiges.native import library, lists, load, marshal
 from aiges.native.cdef import ffi
 from tests.helpers import counted, wait_pushed
 
@@ -236,3 +236,33 @@ def test_meter_calls_during_a_compiled_exec_arrive_as_through_the_callback(echo_
         assert calls == [("c-2", "echo_exec", 1)]
     finally:
         engine.fini()
+
+
+def test_results_taken_from_a_handler_keep_their_order():
+    """A handler that takes the queue again (a session ended by its result, destroyed
+    inline) does not overtake the results the take under way still holds."""
+    queue = marshal.pushed()
+    if queue is None:
+        pytest.skip("aiges.native._marshal is not built (no compiler)")
+    queue.take()
+    pushed = library._Pushed(queue)
+    tags = library._Tags()
+    got: list[bytes] = []
+
+    def handler(items, ret):
+        got.append(items[0].data)
+        if len(got) == 1:
+            _push(queue, addr, [Data("k", b"4")])  # comes after those taken already
+            pushed.take()
+
+    _buf, addr = tags.open("ordered", handler, once=False)
+    library._PUSH_ROUTES[addr] = tags
+    try:
+        for n in (b"1", b"2", b"3"):
+            _push(queue, addr, [Data("k", n)])
+        pushed.take()
+        pushed.take()
+    finally:
+        library._PUSH_ROUTES.pop(addr, None)
+        tags.close(addr)
+    assert got == [b"1", b"2", b"3", b"4"]
