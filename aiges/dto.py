@@ -79,16 +79,27 @@ class SessionCreateResponse:
 def callback(response: Response, sid: str) -> None:
     """Push a session result from any thread (async sessions), like upstream's embed module.
     A result for no live session goes to the ``init_rq()`` queue when there is one."""
-    from aiges.python.push import routes
-    routes.deliver(response, sid)
+    _routes().deliver(response, sid)
+
+
+def _routes():
+    """aiges.python.push.routes, imported on first use (aiges.python imports this module)
+    and then kept: a push is made for every result."""
+    global _push_routes
+    if _push_routes is None:
+        from aiges.python.push import routes
+        _push_routes = routes
+    return _push_routes
+
+
+_push_routes = None
 
 
 def init_rq() -> queue.Queue:
     """Upstream's self-test hook: a queue that receives what ``callback`` pushes for no live
     session (under aiges-load every session has its own route, so nothing lands here)."""
-    from aiges.python.push import routes
     results: queue.Queue = queue.Queue()
-    routes.set_sink(results)
+    _routes().set_sink(results)
     return results
 
 

@@ -11,7 +11,6 @@ it is logged and dropped.
 from __future__ import annotations
 
 import logging
-import threading
 from typing import Callable
 
 log = logging.getLogger(__name__)
@@ -19,19 +18,18 @@ log = logging.getLogger(__name__)
 
 class PushRoutes:
     def __init__(self):
-        self._lock = threading.Lock()
         self._routes: dict[str, Callable] = {}
         self._sink = None       # a queue.Queue-like object with put(), or None
         self._meter: Callable | None = None
         self._trace: Callable | None = None
 
+    # Each change and lookup is one dict operation, atomic under the GIL: wrappers'
+    # threads and the loop need no lock.
     def add(self, sid: str, deliver: Callable) -> None:
-        with self._lock:
-            self._routes[sid] = deliver
+        self._routes[sid] = deliver
 
     def remove(self, sid: str) -> None:
-        with self._lock:
-            self._routes.pop(sid, None)
+        self._routes.pop(sid, None)
 
     def set_sink(self, sink) -> None:
         """Where results for no live session go (``init_rq``/``set_up``); None: dropped."""
@@ -43,8 +41,12 @@ class PushRoutes:
 
     def deliver(self, response, *keys: str) -> None:
         """To the first of ``keys`` (a tag, then a sid) that names a live session."""
-        with self._lock:
-            route = next((self._routes[k] for k in keys if k in self._routes), None)
+        routes = self._routes
+        route = None
+        for key in keys:
+            route = routes.get(key)
+            if route is not None:
+                break
         if route is not None:
             route(response)
         elif self._sink is not None:
