@@ -34,9 +34,9 @@ class SessionRegistry:
         self.limits = limits
         self.realtime = realtime
         self.pushed = pushed    # asyncMode: results come only through the callback
-        # Results the engine pushes queued outside Python (aiges.engine.PushedResults).
-        self.queued = getattr(engine, "pushed", None)
-        self.hold = self.queued.hold if self.queued is not None else None
+        # Results the engine pushes queued outside Python (aiges.engine.PushedResults),
+        # or None.
+        self.push_queue = getattr(engine, "pushed", None)
         self._read_on: asyncio.AbstractEventLoop | None = None
         self.live: dict[str, Session] = {}
         self._ended: OrderedDict[str, str] = OrderedDict()   # sid -> why, for 10101
@@ -106,7 +106,7 @@ class SessionRegistry:
         loop = asyncio.get_running_loop()
         on_loop = threading.get_ident()
         engine_error = self.runner.callback_error
-        queued = self.queued
+        queued = self.push_queue
         if queued is not None and self._read_on is not loop:
             # Read on the loop sessions open on; a later generation's reader replaces
             # this one (the queue is the process's, its results told apart by tag).

@@ -110,9 +110,9 @@ class Writes:
         engine = registry.engine
         # An engine that pushes keeps a burst's results until the burst is written (one
         # hand-over for them all, not a switch of threads per frame).
-        hold = registry.hold if pushed and end - start > 1 else None
-        if hold is not None:
-            hold(True)
+        held = registry.push_queue if pushed and end - start > 1 else None
+        if held is not None:
+            held.hold(True)
         try:
             runner.now_frames(engine.write, engine.read if reads else None, self.handle,
                               frames[start:end] if start or end < len(frames) else frames,
@@ -123,8 +123,8 @@ class Writes:
             self._fail(exc)
             return len(frames)  # the session has ended: the rest is not written
         finally:
-            if hold is not None:
-                hold(False)
+            if held is not None:
+                held.hold(False)
         done = len(results)
         self.writes += done
         last = last and start + done == end
