@@ -114,6 +114,17 @@ class _Pushed:
         self.fd = queue.fd
         self.hold = queue.hold
         self._take = queue.take
+        self._queue = queue
+
+    def open(self, addr: int, tags: _Tags) -> None:
+        """Results for the session of usrTag ``addr`` are queued, and reach ``tags``."""
+        _PUSH_ROUTES[addr] = tags
+        self._queue.open(addr)
+
+    def close(self, addr: int) -> None:
+        """After the session's last take: its callbacks are answered -1."""
+        self._queue.close(addr)
+        _PUSH_ROUTES.pop(addr, None)
 
     def take(self) -> None:
         global _taking
@@ -467,7 +478,7 @@ class CEngine:
         tag_buf, addr = self._tags.open(tag, on_result, once=False)
         callback = NULL
         if on_result is not None and self.pushed is not None:
-            _PUSH_ROUTES[addr] = self._tags
+            self.pushed.open(addr, self._tags)
             callback = self.pushed.entry
         elif on_result is not None:
             callback = self._callback
@@ -478,7 +489,8 @@ class CEngine:
             if handle != NULL:
                 self._fn["wrapperDestroy"](handle)
             self._tags.close(addr)
-            _PUSH_ROUTES.pop(addr, None)
+            if self.pushed is not None:
+                self.pushed.close(addr)
             raise self._error("create", err[0] or -1)
         return _Session(handle, tag_buf, addr)
 
@@ -525,7 +537,7 @@ class CEngine:
         ret = self._fn["wrapperDestroy"](session.handle)
         if self.pushed is not None:
             self.pushed.take()  # what it pushed before it returned still reaches its session
-            _PUSH_ROUTES.pop(session.addr, None)
+            self.pushed.close(session.addr)
         self._tags.close(session.addr)
         if ret:
             raise self._error("destroy", ret)

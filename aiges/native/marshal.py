@@ -130,10 +130,26 @@ class Pushed:
         """(usrTag address, engine's code, outputs or None) of every result queued, in
         the order they came."""
         out: list = []
-        if _lib.aiges_push_take(DATA_TYPE, id(out)):
+        ret = _lib.aiges_push_take(DATA_TYPE, id(out))
+        if ret == _lib.AIGES_PYERR:
             log.error("copying results an engine pushed failed (out of memory): "
                       "some were dropped")
+        elif ret:
+            log.warning("callback with an unknown or finished usrTag ignored",
+                        extra={"callbacks": ret})
         return out
+
+    @staticmethod
+    def open(tag: int) -> None:
+        """Results for usrTag address ``tag`` are queued from now on (else the callback
+        answers -1)."""
+        if _lib.aiges_push_open(tag):
+            raise MemoryError("no memory for a session's usrTag")
+
+    @staticmethod
+    def close(tag: int) -> None:
+        """A callback for ``tag`` is answered -1 from now on."""
+        _lib.aiges_push_close(tag)
 
     @staticmethod
     def hold(held: bool) -> None:

@@ -30,6 +30,8 @@ int aiges_outputs(uintptr_t resp, uintptr_t data_type, uintptr_t out);
 uintptr_t aiges_push_entry(void);
 int aiges_push_fd(void);
 void aiges_push_hold(int held);
+int aiges_push_open(uintptr_t tag);
+void aiges_push_close(uintptr_t tag);
 int aiges_push_take(uintptr_t data_type, uintptr_t out);
 """)
 ffibuilder.set_source(

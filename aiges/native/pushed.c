@@ -33,6 +33,7 @@ static pthread_cond_t push_free; /* its clock: CLOCK_MONOTONIC (push_init) */
 static pthread_once_t push_once = PTHREAD_ONCE_INIT;
 static struct pushed *push_head, **push_tail = &push_head;
 static int push_held, push_notified, push_fd = -1;
+static unsigned long push_ignored; /* callbacks for no open session, since the last take */
 static pthread_t push_holder;
 static pid_t push_pid;
 
@@ -53,6 +54,63 @@ static void free_list(pDataList d)
         free(d);
         d = next;
     }
+}
+
+/* The usrTags of open sessions, so that a late or unknown one is answered -1 at once
+ * (SPEC 1), as the Python callback does: a set of addresses, open addressing, under
+ * push_mu. Never read through. 0: an empty slot, 1: a removed one. */
+static uintptr_t *live;
+static size_t live_cap, live_used, live_removed;
+
+static size_t live_slot(uintptr_t tag, size_t cap)
+{
+    return (size_t)(((unsigned long long)tag >> 4) * 0x9E3779B97F4A7C15ULL) & (cap - 1);
+}
+
+static size_t live_find(uintptr_t tag) /* its slot, or live_cap */
+{
+    size_t i, n;
+    if (live_cap == 0)
+        return 0;
+    for (i = live_slot(tag, live_cap), n = 0; n < live_cap; i = (i + 1) & (live_cap - 1), n++) {
+        if (live[i] == tag)
+            return i;
+        if (live[i] == 0)
+            break;
+    }
+    return live_cap;
+}
+
+static int live_add(uintptr_t tag)
+{
+    size_t i;
+    if ((live_used + live_removed + 1) * 2 > live_cap) { /* grow (or clear removed) */
+        size_t cap = live_cap ? live_cap : 64, j;
+        uintptr_t *old = live;
+        while ((live_used + 1) * 2 > cap)
+            cap *= 2;
+        live = calloc(cap, sizeof *live);
+        if (live == NULL) {
+            live = old;
+            return -1;
+        }
+        for (j = 0; j < live_cap; j++)
+            if (old[j] > 1) {
+                for (i = live_slot(old[j], cap); live[i]; i = (i + 1) & (cap - 1))
+                    ;
+                live[i] = old[j];
+            }
+        free(old);
+        live_cap = cap;
+        live_removed = 0;
+    }
+    for (i = live_slot(tag, live_cap); live[i] > 1; i = (i + 1) & (live_cap - 1))
+        ;
+    if (live[i] == 1)
+        live_removed--;
+    live[i] = tag;
+    live_used++;
+    return 0;
 }
 
 static void push_init(void)
@@ -148,6 +206,13 @@ static int aiges_pushed(const void *usrTag, pDataList resp, int ret)
         p->ret = AIGES_PYERR;
 
     pthread_mutex_lock(&push_mu);
+    if (live_find(p->tag) == live_cap) {
+        push_ignored++;
+        pthread_mutex_unlock(&push_mu);
+        free_list(p->list);
+        free(p);
+        return -1;
+    }
     if (push_held && !pthread_equal(push_holder, pthread_self())) {
         struct timespec until;
         clock_gettime(CLOCK_MONOTONIC, &until);
@@ -192,6 +257,30 @@ int aiges_push_fd(void)
     return push_fd;
 }
 
+/* A session's usrTag, open from before wrapperCreate until its results are taken
+ * after wrapperDestroy. Returns 0, or -1 (out of memory). */
+int aiges_push_open(uintptr_t tag)
+{
+    int ret;
+    pthread_mutex_lock(&push_mu);
+    ret = live_find(tag) < live_cap ? 0 : live_add(tag);
+    pthread_mutex_unlock(&push_mu);
+    return ret;
+}
+
+void aiges_push_close(uintptr_t tag)
+{
+    size_t i;
+    pthread_mutex_lock(&push_mu);
+    i = live_find(tag);
+    if (i < live_cap) {
+        live[i] = 1;
+        live_used--;
+        live_removed++;
+    }
+    pthread_mutex_unlock(&push_mu);
+}
+
 /* While held, engine threads wait (up to PUSH_HOLD_NS each) before queueing. */
 void aiges_push_hold(int held)
 {
@@ -206,13 +295,14 @@ void aiges_push_hold(int held)
 }
 
 /* Every queued result appended to ``out`` as (tag, code, [Data, ...] or None), in the
- * order they came; the GIL taken for it. Returns 0, or AIGES_PYERR (what was not
- * converted is dropped). */
+ * order they came; the GIL taken for it. Returns how many callbacks were answered -1
+ * since the last take (their usrTag named no open session), or AIGES_PYERR (what was
+ * not converted is dropped). */
 int aiges_push_take(uintptr_t data_type, uintptr_t out_obj)
 {
     struct pushed *p, *next;
     PyObject *out = (PyObject *)out_obj;
-    int failed = 0;
+    int failed = 0, ignored;
     PyGILState_STATE gil;
 
     pthread_mutex_lock(&push_mu);
@@ -220,9 +310,11 @@ int aiges_push_take(uintptr_t data_type, uintptr_t out_obj)
     push_head = NULL;
     push_tail = &push_head;
     push_notified = 0;
+    ignored = push_ignored > 0x7fffffff ? 0x7fffffff : (int)push_ignored;
+    push_ignored = 0;
     pthread_mutex_unlock(&push_mu);
     if (p == NULL)
-        return 0;
+        return ignored;
 
     gil = PyGILState_Ensure();
     if (intern_names() != 0)
@@ -250,5 +342,5 @@ int aiges_push_take(uintptr_t data_type, uintptr_t out_obj)
     if (failed)
         PyErr_Clear();
     PyGILState_Release(gil);
-    return failed ? AIGES_PYERR : 0;
+    return failed ? AIGES_PYERR : ignored;
 }

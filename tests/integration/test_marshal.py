@@ -6,6 +6,8 @@ difference in what either path hands the engine shows in its outputs.
 """
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import shutil
 import sysconfig
@@ -172,7 +174,19 @@ def _push(queue: marshal.Pushed, tag: int, items: list | None, ret: int = 0) -> 
     """Call the C callback as an engine would, with ``items`` as its DataList."""
     keep: list = []
     resp = lists.data_list(items, keep) if items is not None else ffi.NULL
-    queue.entry(ffi.cast("void*", tag), resp, ret)
+    return queue.entry(ffi.cast("void*", tag), resp, ret)
+
+
+@contextlib.contextmanager
+def opened(queue: marshal.Pushed, *tags: int):
+    """``tags`` as the usrTags of open sessions, closed after."""
+    for tag in tags:
+        queue.open(tag)
+    try:
+        yield
+    finally:
+        for tag in tags:
+            queue.close(tag)
 
 
 def test_the_c_queue_copies_every_field_and_keeps_the_order():
@@ -182,16 +196,42 @@ def test_the_c_queue_copies_every_field_and_keeps_the_order():
     queue.take()  # nothing left from another test
     outputs = [items for _, (_, items, _) in CASES.items() if items] + [
         [Data("", b"", DataType.TEXT, DataStatus.ONCE, {"": "no key", "k": ""})]]
-    for n, items in enumerate(outputs):
-        _push(queue, 1000 + n, items)
-    _push(queue, 2000, None, 10105)  # an engine's error: no outputs
-    assert os.read(queue.fd, 8)  # readable once results wait
-    taken = queue.take()
+    with opened(queue, *range(1000, 1000 + len(outputs)), 2000):
+        for n, items in enumerate(outputs):
+            assert _push(queue, 1000 + n, items) == 0
+        assert _push(queue, 2000, None, 10105) == 0  # an engine's error: no outputs
+        assert os.read(queue.fd, 8)  # readable once results wait
+        taken = queue.take()
     assert [tag for tag, _, _ in taken] == [1000 + n for n in range(len(outputs))] + [2000]
     for (_, ret, items), sent in zip(taken, outputs):
         assert ret == 0 and items == sent
     assert taken[-1][1:] == (10105, None)
     assert queue.take() == []
+
+
+def test_a_callback_for_no_open_session_is_answered_minus_one(caplog):
+    """A late or unknown usrTag is refused at once with -1 (SPEC 1), nothing queued; the
+    next take logs how many were."""
+    queue = marshal.pushed()
+    if queue is None:
+        pytest.skip("aiges.native._marshal is not built (no compiler)")
+    queue.take()
+    assert _push(queue, 3000, [Data("k", b"never opened")]) == -1
+    with opened(queue, 3001):
+        assert _push(queue, 3001, [Data("k", b"open")]) == 0
+    assert _push(queue, 3001, [Data("k", b"late")]) == -1  # closed: late
+    with caplog.at_level(logging.WARNING, logger="aiges.native.marshal"):
+        taken = queue.take()
+    assert [(tag, items[0].data) for tag, _, items in taken] == [(3001, b"open")]
+    assert [r.callbacks for r in caplog.records if "unknown or finished" in r.message] == [2]
+    # Many sessions open at once, some closed meanwhile: each answered as it stands.
+    tags = range(4000, 4000 + 16 * 300, 16)
+    with opened(queue, *tags):
+        for tag in tags[::2]:
+            queue.close(tag)
+        answers = [_push(queue, tag, [Data("k", b"x")]) for tag in tags]
+    assert answers == [-1, 0] * (len(tags) // 2)
+    assert [tag for tag, _, _ in queue.take()] == list(tags[1::2])
 
 
 def test_a_held_queue_delays_engine_threads_but_never_blocks_them(echo_so, tmp_path):
@@ -205,8 +245,9 @@ def test_a_held_queue_delays_engine_threads_but_never_blocks_them(echo_so, tmp_p
     frames = [frame for frame in FRAMES if frame]
     queue.hold(True)
     try:
-        _push(queue, 7, [Data("inline", b"x")])  # the holder's own callback: no wait
-        assert [tag for tag, _, _ in queue.take()] == [7]
+        with opened(queue, 7):
+            _push(queue, 7, [Data("inline", b"x")])  # the holder's own callback: no wait
+            assert [tag for tag, _, _ in queue.take()] == [7]
         with counted(load(echo_so), tmp_path, push="true") as engine:
             got = _pushed_by(engine, "held", frames)  # each result waited out the hold
     finally:
@@ -256,13 +297,13 @@ def test_results_taken_from_a_handler_keep_their_order():
             pushed.take()
 
     _buf, addr = tags.open("ordered", handler, once=False)
-    library._PUSH_ROUTES[addr] = tags
+    pushed.open(addr, tags)
     try:
         for n in (b"1", b"2", b"3"):
             _push(queue, addr, [Data("k", n)])
         pushed.take()
         pushed.take()
     finally:
-        library._PUSH_ROUTES.pop(addr, None)
+        pushed.close(addr)
         tags.close(addr)
     assert got == [b"1", b"2", b"3", b"4"]
