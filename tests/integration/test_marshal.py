@@ -150,6 +150,8 @@ def _pushed_by(engine, tag: str, frames: list) -> list:
         engine.write(session, frame)
     assert wait_pushed(engine, done, 5), got
     engine.destroy(session)
+    counters = engine.counters()
+    assert counters["create"] == counters["destroy"], counters
     return got
 
 
