@@ -254,8 +254,12 @@ class CEngine:
         compiled = marshal.compiled()
         self._exec = (marshal.Exec(self._fn["wrapperExec"], self._fn["wrapperExecFree"])
                       if compiled and self.modes.once_sync else None)
-        self._session_calls = (marshal.Session(self._fn["wrapperWrite"], self._fn["wrapperRead"])
-                               if compiled and self.modes.session else None)
+        self._session_calls = (marshal.session_calls(
+            self._fn["wrapperWrite"], self._fn["wrapperRead"], self._error, self._write_abi)
+            if compiled and self.modes.session else None)
+        if self._session_calls is not None:
+            # Called once a frame: the compiled calls themselves, no method around them.
+            self.write, self.read = self._session_calls
         # Kept for the library's lifetime: the engine may call it from any thread, any time.
         self._callback = ffi.callback("wrapperCallback", self._on_result, error=-1,
                                       onerror=self._on_callback_error)
@@ -495,16 +499,8 @@ class CEngine:
         return _Session(handle, tag_buf, addr)
 
     def write(self, session: _Session, data: list[Data]) -> None:
-        compiled = self._session_calls
-        if compiled is not None:
-            try:
-                ret = compiled.write(session.address, data)
-            except marshal.Fallback:
-                pass
-            else:
-                if ret:
-                    raise self._error("write", ret)
-                return
+        """(Where aiges.native._marshal was built, the instance's own ``write`` and
+        ``read`` are its compiled calls, marshal.session_calls.)"""
         self._write_abi(session, data)
 
     def _write_abi(self, session: _Session, data: list[Data]) -> None:
@@ -514,13 +510,7 @@ class CEngine:
             raise self._error("write", ret)
 
     def read(self, session: _Session) -> list[Data] | None:
-        compiled = self._session_calls
-        if compiled is None:
-            return self._read_abi(session)
-        ret, items = compiled.read(session.address)
-        if ret:
-            raise self._error("read", ret)
-        return items
+        return self._read_abi(session)
 
     def _read_abi(self, session: _Session) -> list[Data] | None:
         out = ffi.new("pDataList*")

@@ -2,8 +2,8 @@
 
 ``Exec(fn_exec, fn_free).call(...)`` runs what CEngine.exec does in Python (build the
 lists, wrapperExec, copy the outputs, wrapperExecFree) in one crossing into C, about
-three times cheaper for a small request; ``Session`` does the same for a session's
-wrapperWrite and wrapperRead, and ``outputs`` copies what an engine pushes through its
+three times cheaper for a small request; ``session_calls`` does the same for a
+session's wrapperWrite and wrapperRead, and ``outputs`` copies what an engine pushes through its
 result callback (on the engine's thread). aiges.native._marshal is built at install
 time (setup.py, cffi_modules) and may be missing: no compiler, or a source tree used
 without installing; then ``compiled()`` is None and CEngine keeps its Python path.
@@ -75,29 +75,34 @@ def meter_entry(fallback) -> tuple[int, int] | None:
     return None if slot < 0 else (slot, _lib.aiges_meter_entry(slot))
 
 
-class Session:
-    """wrapperWrite and wrapperRead of one library, called from C."""
+def session_calls(fn_write, fn_read, on_error, write_abi):
+    """``write(session, data)`` and ``read(session)`` of one library, each one crossing
+    into C (the engine's code checked there: ``on_error(op, code)`` is raised for one
+    that is not 0). ``session``: its ``address`` is the session handle's. Inputs
+    marshal.c does not take go to ``write_abi(session, data)``."""
+    write_fn = int(ffi.cast(UINTPTR, fn_write))
+    read_fn = int(ffi.cast(UINTPTR, fn_read))
+    c_write, c_read = _lib.aiges_write, _lib.aiges_read
+    fallback, pyerr = _lib.AIGES_FALLBACK, _lib.AIGES_PYERR
 
-    __slots__ = ("_write", "_read")
+    def write(session, data: list[Data]) -> None:
+        ret = c_write(write_fn, session.address, id(data), DATA_TYPE)
+        if ret:
+            if ret == fallback:
+                write_abi(session, data)
+                return
+            raise on_error("write", ret)
 
-    def __init__(self, fn_write, fn_read):
-        self._write = int(ffi.cast(UINTPTR, fn_write))
-        self._read = int(ffi.cast(UINTPTR, fn_read))
-
-    def write(self, handle: int, data: list[Data]) -> int:
-        """The engine's code. ``handle``: the session handle's address."""
-        ret = _lib.aiges_write(self._write, handle, id(data), DATA_TYPE)
-        if ret == _lib.AIGES_FALLBACK:
-            raise Fallback
-        return ret
-
-    def read(self, handle: int) -> tuple[int, list[Data] | None]:
-        """(the engine's code, its outputs or None when it returned nothing)."""
+    def read(session) -> list[Data] | None:
         out: list[Data] = []
-        ret = _lib.aiges_read(self._read, handle, DATA_TYPE, id(out))
-        if ret == _lib.AIGES_PYERR:
-            raise MemoryError("copying the engine's outputs failed")
-        return ret, out or None
+        ret = c_read(read_fn, session.address, DATA_TYPE, id(out))
+        if ret:
+            if ret == pyerr:
+                raise MemoryError("copying the engine's outputs failed")
+            raise on_error("read", ret)
+        return out or None
+
+    return write, read
 
 
 def outputs(resp) -> list[Data] | None:

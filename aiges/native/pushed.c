@@ -306,6 +306,14 @@ int aiges_push_take(uintptr_t data_type, uintptr_t out_obj)
     PyGILState_STATE gil;
 
     pthread_mutex_lock(&push_mu);
+    if (push_notified && push_fd >= 0) {
+        /* The eventfd was written for what is taken here: cleared now, so that the
+         * loop is not woken again for nothing (under the lock: a result queued after
+         * this take writes it again). A write still on its way only wakes it once. */
+        uint64_t count;
+        ssize_t n = read(push_fd, &count, sizeof count);
+        (void)n;
+    }
     p = push_head;
     push_head = NULL;
     push_tail = &push_head;
