@@ -53,6 +53,15 @@ class Writes:
                 return None, start
         return self._write_next(frames[start]), start + 1
 
+    def write_now(self, frames: list[list[Data]]) -> int:
+        """Of frames a transport read together, those ``write_soon`` writes here and
+        now, in order, written: how many (0 when a call of this session runs or waits).
+        The rest are the transport's to write as usual (``write_many``), which also
+        raises for a frame that may not be written."""
+        if self._waiting or self._lock.locked():
+            return 0
+        return self._write_inline(frames, 0)
+
     def _write_next(self, data: list[Data]) -> Coroutine:
         """The coroutine that writes ``data`` on the engine threads (or once the calls
         before it are done); raises when it may not be written."""

@@ -20,6 +20,7 @@ from aiges import errors, protocol
 from aiges.errors import AigesError
 from aiges.server import gone
 from aiges.server.state import STATE, WEBSOCKETS
+from aiges.server.ws_frames import TEXT, SessionSocket, Taken
 from aiges.service import sessions
 from aiges.service.core import Service
 from aiges.sessions import Session
@@ -29,6 +30,7 @@ MODE = "session_ws"  # label of these sessions in metrics and the access log
 # Results sent while frames of one burst are still being written inline, every this
 # many: the client reads the first while the server works on the rest.
 SEND_EVERY = 64
+DONE, LEFT = -1, -2  # _read_burst: nothing more to read; the client left
 
 
 async def websocket(request: web.Request) -> web.StreamResponse:
@@ -36,8 +38,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     websockets = request.app[WEBSOCKETS]
     # aiohttp's own cap (close 1009, no error frame) is the body limit; frames over
     # [ws] maxFrame but under it get an error frame first (_decode).
-    ws = web.WebSocketResponse(max_msg_size=max(state.config.max_body,
-                                                state.config.ws_max_frame))
+    ws = SessionSocket(max_msg_size=max(state.config.max_body, state.config.ws_max_frame))
     await ws.prepare(request)
     websockets.add(ws)
     session: Session | None = None
@@ -88,60 +89,157 @@ async def _converse(ws: web.WebSocketResponse, state: Service, session: Session,
                     clock: _ReadClock) -> None:
     sender = _Sender(ws, session, clock.interrupt)
     sender.wake()  # what the first frame gave
-    flow = sender.protocol
-    max_frame = state.config.ws_max_frame
-    buffered = 0  # frames aiohttp has read that wait for us
-    while not session.ended:
-        # Backpressure: a client that does not read gets no more frames read, so its
-        # results cannot pile up in memory.
-        if flow._paused:
-            await flow._drain_helper()
-            if session.ended:
-                break
-        # After the last input the client only waits for results: no read timeout.
-        if session.inputs_ended:
-            clock.limit_s = 0.0
-        # A frame aiohttp has already read needs no read timeout.
-        msg = await (ws.receive() if buffered else clock.receive(ws))
-        if msg is None:
-            break  # every result is out: nothing more to read
-        # The frames aiohttp has read already are written together (a burst costs one
-        # check and one await for them all), up to SEND_EVERY.
-        docs: list[dict] = []
-        doc: dict | None = None
-        bad: AigesError | None = None
-        try:
-            while (doc := _decode(msg, max_frame)) is not None:
-                docs.append(doc)
-                if len(docs) >= SEND_EVERY or not _buffered(ws):
-                    break
-                msg = await ws.receive()
-        except AigesError as exc:
-            bad = exc
-        if len(docs) == 1 and bad is None:  # one frame (ping-pong): no burst to wrap
-            later = sessions.write_soon(state, session, doc)
-            if later is not None:
-                await later
-        else:
-            await sessions.write_many(state, session, docs)
-        if bad is not None:
-            if session.ended:
-                break  # one read at a time would not have read it: the end goes out
-            raise bad  # once the frames before it are written
-        if doc is None:
-            return  # the client left: the caller ends the session
-        session.collect(len(docs))  # what an engine pushed meanwhile goes out with these
-        buffered = _buffered(ws)
-        queued = session.queued
-        if queued and (queued >= SEND_EVERY or not buffered):
-            # The last frame read so far, or many: their results go out now, not at
-            # the loop's next turn (frames of one burst share one send).
-            sender.send()
+    try:
+        left = await _frames(ws, state, session, clock, sender)
+    finally:
+        sender.release()  # results that came while an error was raised still go out
+    if left:
+        return  # the client left: the caller ends the session
     if not await sender.finished():
         return  # the client is gone; the caller ends the session
     if session.error is not None:
         await _send_error(ws, session.error, session.sid)
     await ws.close()
+
+
+async def _frames(ws: web.WebSocketResponse, state: Service, session: Session,
+                  clock: _ReadClock, sender: _Sender) -> bool:
+    """Reads the client's frames and writes them, until the session ends (False) or
+    the client leaves (True); raises the AigesError of a bad frame, once the frames
+    before it are written."""
+    flow = sender.protocol
+    max_frame = state.config.ws_max_frame
+    frames = getattr(ws, "frames", None)
+    on_frames = None if frames is None else _write_taken(state, session, sender, clock,
+                                                         frames)
+    buffered = _buffered(ws)  # frames aiohttp has read that wait for us
+    try:
+        while not session.ended:
+            # Backpressure: a client that does not read gets no more frames read, so
+            # its results cannot pile up in memory.
+            if flow._paused:
+                await flow._drain_helper()
+                if session.ended:
+                    break
+            # After the last input the client only waits for results: no read timeout.
+            if session.inputs_ended:
+                clock.limit_s = 0.0
+            if on_frames is not None and not frames._buffer:
+                # Nothing read waits: while this task waits, frames are written as they
+                # are parsed (aiges.server.ws_frames).
+                frames.take(on_frames)
+            buffered = await _read_burst(ws, state, session, sender, clock, buffered,
+                                         max_frame, frames)
+            if buffered == LEFT:
+                return True
+            if buffered < 0:
+                break
+    finally:
+        if frames is not None:
+            frames.stop()
+    return False
+
+
+async def _read_burst(ws: web.WebSocketResponse, state: Service, session: Session,
+                      sender: _Sender, clock: _ReadClock, buffered: int,
+                      max_frame: int, frames) -> int:
+    """Reads a frame, and those aiohttp has read after it, and writes them: how many
+    frames read wait now; DONE when nothing more is to be read (every result is out,
+    or the session ended), LEFT when the client left."""
+    # A frame aiohttp has already read needs no read timeout.
+    msg = await (ws.receive() if buffered else clock.receive(ws))
+    if frames is not None:
+        frames.stop()  # awake: frames are this task's again
+        if frames.failed is not None:
+            raise frames.failed
+    if msg is None:
+        return DONE  # every result is out: nothing more to read
+    # The frames aiohttp has read already are written together (a burst costs one
+    # check and one await for them all), up to SEND_EVERY.
+    docs: list[dict] = []
+    doc: dict | None = None
+    bad: AigesError | None = None
+    try:
+        while (doc := _decode(msg, max_frame)) is not None:
+            docs.append(doc)
+            if len(docs) >= SEND_EVERY or not _buffered(ws):
+                break
+            msg = await ws.receive()
+    except AigesError as exc:
+        bad = exc
+    if len(docs) == 1 and bad is None:  # one frame (ping-pong): no burst to wrap
+        # Its results are sent below, not from a callback at the loop's next turn
+        # (a turn of the loop, and a poll of the socket, for nothing).
+        sender.holding = True
+        later = sessions.write_soon(state, session, doc)
+        if later is not None:
+            sender.release()
+            await later
+    else:
+        await sessions.write_many(state, session, docs)
+    if bad is not None:
+        if session.ended:
+            return DONE  # one read at a time would not have read it: the end goes out
+        raise bad  # once the frames before it are written
+    if doc is None:
+        return LEFT  # the client left: the caller ends the session
+    sender.holding = True
+    session.collect(len(docs))  # what an engine pushed meanwhile goes out with these
+    buffered = _buffered(ws)
+    _send_now(session, sender, buffered)
+    return buffered
+
+
+def _send_now(session: Session, sender: _Sender, buffered: int) -> None:
+    """After frames are written: their results go out now when no frame read waits to
+    be written, or many are ready (frames of one burst share one send), not at the
+    loop's next turn; else with the next frames'."""
+    queued = session.queued
+    if queued and (queued >= SEND_EVERY or not buffered):
+        sender.send()
+    else:
+        sender.release()
+
+
+def _write_taken(state: Service, session: Session, sender: _Sender,
+                 clock: _ReadClock, frames) -> Callable[[Taken], Taken]:
+    """``on_frames`` of aiges.server.ws_frames: writes the text frames taken from a
+    chunk, up to SEND_EVERY at a time, as ``_read_burst`` writes those of a burst,
+    while they can be written there and then; gives back (returns) the first frame
+    that cannot, or is not a valid text frame, and every one after it, for the task.
+    """
+    max_frame = state.config.ws_max_frame
+    flow = sender.protocol
+
+    def on_frames(taken: Taken) -> Taken:
+        clock.seen()
+        docs = []
+        for msg, _size in taken:
+            if msg.type is not TEXT:
+                break
+            try:
+                docs.append(_decode(msg, max_frame))
+            except AigesError:
+                break  # the task answers it, after the frames before it
+        count = len(docs)
+        written = 0
+        while written < count and not session.ended:
+            batch = docs[written:written + SEND_EVERY] if count > SEND_EVERY else docs
+            sender.holding = True
+            done = sessions.write_now(state, session, batch)
+            if done:
+                written += done
+                session.collect(done)
+            _send_now(session, sender, 0)
+            if done < len(batch) or flow._paused:
+                break
+        if session.inputs_ended:
+            clock.limit_s = 0.0
+        if session.ended or flow._paused:
+            frames.stop()  # the task's turn: it drains, or sees the end
+        return taken[written:]
+
+    return on_frames
 
 
 def _buffered(ws: web.WebSocketResponse) -> int:
@@ -155,9 +253,9 @@ def _buffered(ws: web.WebSocketResponse) -> int:
 
 class _ReadClock:
     """[ws] readTimeout without a timer per frame: one timer, moved on lazily when it
-    fires, that cancels a receive() waiting longer than the limit (0: none). Also
-    ends a receive() that waits when the session has sent its last result
-    (``interrupt``): it returns None."""
+    fires, that cancels a receive() waiting longer than the limit (0: none; frames
+    taken as they are parsed count, ``seen``). Also ends a receive() that waits when
+    the session has sent its last result (``interrupt``): it returns None."""
 
     def __init__(self, limit_s: float):
         self.limit_s = limit_s
@@ -168,6 +266,12 @@ class _ReadClock:
         self._fired = False
         self._waiting = False
         self._interrupted = False
+
+    def seen(self) -> None:
+        """A frame came while receive() waits (taken as it was parsed): the read
+        timeout counts from now."""
+        if self._since:
+            self._since = self._loop.time()
 
     async def receive(self, ws: web.WebSocketResponse):
         limit = self.limit_s
@@ -238,15 +342,31 @@ class _Sender:
         self._done.add_done_callback(lambda _: on_done())
         self._scheduled = False
         self._drainer: asyncio.Task | None = None
+        # While the reader holds the results (it sends them itself once its frames are
+        # written), a wake is only noted; ``release`` acts on it.
+        self.holding = False
+        self._missed = False
         session.listener = self.wake
 
     def wake(self) -> None:
-        if not self._scheduled and not self._done.done():
+        if self.holding:
+            self._missed = True
+        elif not self._scheduled and not self._done.done():
             self._scheduled = True
             self._loop.call_soon(self._flush)
 
+    def release(self) -> None:
+        """The reader holds the results no more: what came meanwhile is sent at the
+        loop's next turn."""
+        self.holding = False
+        if self._missed:
+            self._missed = False
+            self.wake()
+
     def send(self) -> None:
-        """Send what is ready now, not at the next turn of the loop."""
+        """Send what is ready now, not at the next turn of the loop (the reader's hold
+        ends)."""
+        self.holding = self._missed = False
         if not self._done.done():
             self._flush()
 

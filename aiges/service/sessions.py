@@ -90,6 +90,20 @@ async def write_many(service: Service, session: Session, docs: list[dict]) -> No
         raise error
 
 
+def write_now(service: Service, session: Session, docs: list[dict]) -> int:
+    """Of frames a transport read together, those that can be written here and now (a
+    fast engine, no call of the session running or waiting), in order, written: how
+    many. The rest are the transport's to write with ``write_many`` (an invalid frame
+    among them raises there)."""
+    frames = []
+    for doc in docs:
+        try:
+            frames.append(service.inputs(doc))
+        except AigesError:
+            break
+    return session.write_now(frames) if frames else 0
+
+
 def find(service: Service, sid: str, mode: str) -> Session:
     """The open session ``sid`` of transport ``mode`` in any generation (sessions finish
     where they started). Unknown or another transport's: 10008; ended: 10101."""
