@@ -127,18 +127,27 @@ def frame_inputs(doc: dict, service: str,
     """The inputs of a session frame after the first, the frame checked as ``parse``
     checks it. A session keeps its first frame's parameters, so a later frame's need
     no reading when there are none to check: the common frame, cheaper."""
-    header = object_field(doc, "header")
-    parameter = object_field(doc, "parameter")
-    if enums or header.get("res_id") is not None or any(parameter.values()):
+    header = doc.get("header")  # object_field's common case, spelled out: once a frame
+    if type(header) is not dict:
+        header = object_field(doc, "header")
+    parameter = doc.get("parameter")
+    if type(parameter) is not dict:
+        parameter = object_field(doc, "parameter")
+    if parameter:
+        if enums or header.get("res_id") is not None or any(parameter.values()):
+            return parse(doc, service, [], "-", True, enums).data
+        for section in parameter.values():  # each must be an object (an empty one, here)
+            if type(section) is not dict:
+                _sections(parameter, service)  # raises, naming it
+    elif enums or header.get("res_id") is not None:
         return parse(doc, service, [], "-", True, enums).data
-    for section in parameter.values():  # each must be an object (an empty one, here)
-        if type(section) is not dict:
-            _sections(parameter, service)  # raises, naming it
     return _inputs(doc, True)
 
 
 def _inputs(doc: dict, need_payload: bool) -> list[Data]:
-    payload = object_field(doc, "payload")
+    payload = doc.get("payload")
+    if type(payload) is not dict:
+        payload = object_field(doc, "payload")
     if need_payload and not payload:
         raise AigesError(errors.INVALID_INPUT, "payload is empty: send at least one input")
     if len(payload) == 1:  # the common case: no list comprehension's own frame

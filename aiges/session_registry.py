@@ -141,7 +141,10 @@ class SessionRegistry:
                 time.sleep(0)
             deliver()
 
-        session.collect = collect
+        if take is not None or yield_gil or queued is None:
+            # (A C engine's results come through its queue, delivered as they are
+            # taken: with no burst's to take, nothing is left to collect.)
+            session.collect = collect
 
         def on_result(items: list[Data] | None, ret: int) -> None:
             # An engine thread, or the loop taking queued results: the error text is a

@@ -210,9 +210,11 @@ def _write_taken(state: Service, session: Session, sender: _Sender,
     """
     max_frame = state.config.ws_max_frame
     flow = sender.protocol
+    loop = asyncio.get_running_loop()
 
     def on_frames(taken: Taken) -> Taken:
-        clock.seen()
+        if clock._since:  # the read timeout counts from this frame (clock.seen)
+            clock._since = loop.time()
         docs = []
         for msg, _size in taken:
             if msg.type is not TEXT:
@@ -253,8 +255,8 @@ def _buffered(ws: web.WebSocketResponse) -> int:
 
 class _ReadClock:
     """[ws] readTimeout without a timer per frame: one timer, moved on lazily when it
-    fires, that cancels a receive() waiting longer than the limit (0: none; frames
-    taken as they are parsed count, ``seen``). Also ends a receive() that waits when
+    fires, that cancels a receive() waiting longer than the limit (0: none; a frame
+    taken as it is parsed moves ``_since`` on). Also ends a receive() that waits when
     the session has sent its last result (``interrupt``): it returns None."""
 
     def __init__(self, limit_s: float):
@@ -266,12 +268,6 @@ class _ReadClock:
         self._fired = False
         self._waiting = False
         self._interrupted = False
-
-    def seen(self) -> None:
-        """A frame came while receive() waits (taken as it was parsed): the read
-        timeout counts from now."""
-        if self._since:
-            self._since = self._loop.time()
 
     async def receive(self, ws: web.WebSocketResponse):
         limit = self.limit_s
@@ -428,9 +424,11 @@ def _text_head(length: int) -> bytes:
 def _decode(msg, max_frame: int) -> dict | None:
     """The request document of a text frame; None when the client closed or went away."""
     if msg.type == WSMsgType.TEXT:
-        _check_size(msg.data, max_frame)
+        text = msg.data
+        if len(text) * 4 > max_frame:  # a character is 1..4 bytes: it may be too big
+            _check_size(text, max_frame)
         try:
-            return protocol.loads(msg.data)
+            return protocol.loads(text)
         except AigesError as exc:
             # Upstream answers a frame it cannot parse with 10163.
             raise AigesError(errors.WS_BAD_JSON, exc.message) from None
