@@ -63,7 +63,7 @@ class Session:
         self.write_delay_ms = int(params.get("write_delay_ms", 0))
         self.pending = []
         self.push = push
-        self.jobs = queue.Queue()
+        self.jobs = queue.SimpleQueue()  # C: a put or get is no Python-level lock work
         self.worker = None
         if push:
             self.worker = threading.Thread(target=self.deliver, daemon=True)
