@@ -99,8 +99,13 @@ class PythonEngine:
         except EngineError:
             raise
         except Exception as exc:
-            log.exception("wrapper raised", extra={"op": op})
-            raise EngineError(op, -1, f"{type(exc).__name__}: {exc}") from exc
+            raise self._raised(op, exc) from exc
+
+    @staticmethod
+    def _raised(op: str, exc: Exception) -> EngineError:
+        """What the wrapper's exception in ``op`` becomes (logged with its traceback)."""
+        log.exception("wrapper raised", extra={"op": op})
+        return EngineError(op, -1, f"{type(exc).__name__}: {exc}")
 
     def _check(self, op: str, ret) -> None:
         if ret:
@@ -259,13 +264,25 @@ class PythonEngine:
             return
         on_result(self._outputs("callback", response) or [], 0)
 
+    # write and read: _call and _check spelled out (once a frame each).
     def write(self, session: _Session, data: list[Data]) -> None:
-        self._check("write", self._call("write", self._write, session.handle,
-                                        _request(data), session.sid))
+        try:
+            ret = self._write(session.handle, _request(data), session.sid)
+        except EngineError:
+            raise
+        except Exception as exc:
+            raise self._raised("write", exc) from exc
+        if ret:
+            self._check("write", ret)
 
     def read(self, session: _Session) -> list[Data] | None:
-        return self._outputs("read", self._call("read", self._read, session.handle,
-                                                session.sid))
+        try:
+            response = self._read(session.handle, session.sid)
+        except EngineError:
+            raise
+        except Exception as exc:
+            raise self._raised("read", exc) from exc
+        return None if response is None else self._outputs("read", response)
 
     def debug_info(self, session: _Session) -> str | None:
         return None
@@ -285,6 +302,10 @@ def _count(responses) -> str:
 
 
 def _request(data: list[Data]) -> DataListCls:
+    if len(data) == 1:  # the common frame: no comprehension's own frame
+        d = data[0]
+        return DataListCls([DataListNode(d.key, d.data, len(d.data), int(d.type),
+                                         int(d.status), dict(d.desc))])
     return DataListCls([DataListNode(d.key, d.data, len(d.data), int(d.type), int(d.status),
                                      dict(d.desc)) for d in data])
 
@@ -300,7 +321,15 @@ def _data(node) -> Data:
     else:
         raw = bytes(raw)
     desc = getattr(node, "desc", None)
-    desc = {str(k): str(v) for k, v in desc.items()} if desc else {}
+    if desc:
+        for k, v in desc.items():  # the common case, text only: copied as it is
+            if type(k) is not str or type(v) is not str:
+                desc = {str(k): str(v) for k, v in desc.items()}
+                break
+        else:
+            desc = dict(desc)
+    else:
+        desc = {}
     key, kind, status = node.key, node.type, node.status
     # The common case first: plain str and ints need no conversion.
     return Data(key if type(key) is str else str(key), raw,
