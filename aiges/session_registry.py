@@ -12,6 +12,7 @@ import threading
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
+from functools import partial
 
 from aiges import errors
 from aiges.engine import Data, Engine
@@ -121,12 +122,11 @@ class SessionRegistry:
         def deliver() -> None:  # on the loop
             nonlocal woken
             woken = False  # first: a result arriving from now on wakes the loop again
-            while arrived:
-                session.push(*arrived.popleft())
+            session.push_all(arrived)
 
         # asyncMode: what a burst's writes pushed is taken with the burst (any other
         # push comes through the queue's fd at the loop's next turn).
-        take = queued.take if queued is not None and self.pushed else None
+        take = partial(_take, queued) if queued is not None and self.pushed else None
 
         # An engine's threads that push through Python (a Python engine's) need the
         # GIL, which a busy loop gives up every 5 ms: after a burst it is given up once
@@ -158,7 +158,11 @@ class SessionRegistry:
                     items, error = None, exc
             arrived.append((items, error))
             if threading.get_ident() == on_loop:
-                deliver()
+                if not _TAKE.taking:
+                    deliver()
+                elif not woken:  # once the take is done, with the rest taken for us
+                    woken = True
+                    _TAKE.delivers.append(deliver)
             elif not woken:
                 woken = True
                 loop.call_soon_threadsafe(deliver)
@@ -216,7 +220,37 @@ def _take_ready(queued) -> None:
         os.read(queued.fd, 8)
     except BlockingIOError:
         pass  # taken already, after a burst
-    queued.take()
+    _take(queued)
+
+
+class _Take:
+    """A take of an engine's push queue by the loop (``_take``): the results of each
+    session are handed to it once the take is done, together (Session.push_all), not
+    one at a time as they are taken."""
+
+    def __init__(self):
+        self.taking = False
+        self.delivers: list[Callable[[], None]] = []  # sessions with results taken
+
+
+_TAKE = _Take()
+
+
+def _take(queued) -> None:
+    if _TAKE.taking:  # from a session's handler: the take under way hands it over
+        queued.take()
+        return
+    _TAKE.taking = True
+    try:
+        queued.take()
+    finally:
+        _TAKE.taking = False
+        delivers, _TAKE.delivers = _TAKE.delivers, []
+        for deliver in delivers:
+            try:
+                deliver()
+            except Exception:  # noqa: BLE001 - as in a callback: logged, the rest go on
+                log.exception("error delivering pushed results")
 
 
 def session_limit(configured: int | None, instances: int, engine: Engine) -> int:

@@ -89,6 +89,7 @@ class Session(Writes):
         self._results: deque[list[Data]] = deque()
         self._seqs: dict[str, int] = {}    # output key -> results of it handed out
         self._changed = asyncio.Event()
+        self._watched = 0                  # results() waiting on _changed
         # The transport's hook, called on the loop when results or the end come: a
         # callback, so that a frame wakes no task (WebSocket sends from it).
         self.listener: Callable[[], None] | None = None
@@ -124,11 +125,14 @@ class Session(Writes):
         last frame of a failed session, ``error`` says why."""
         if not self._results and not self._released and wait_s > 0:
             self._changed.clear()
+            self._watched += 1
             try:
                 async with asyncio.timeout(wait_s):
                     await self._changed.wait()
             except TimeoutError:
                 pass
+            finally:
+                self._watched -= 1
         return self.take()
 
     def take(self) -> list[Frame]:
@@ -221,7 +225,8 @@ class Session(Writes):
         self._time_out("idle")
 
     def _changed_now(self) -> None:
-        self._changed.set()
+        if self._watched:
+            self._changed.set()
         if self.listener is not None:
             self.listener()
 
@@ -266,6 +271,22 @@ class Session(Writes):
             if self._last_input:  # a final output before the last input ends nothing
                 self._final_output |= any(i.status in FINAL for i in items)
                 self._check_finished()
+
+    def push_all(self, arrived: deque) -> None:
+        """``push`` of every (items, error) in ``arrived``, which it empties, in order: a
+        run of plain results is queued at once (the transport told once for them all)."""
+        run: list[list[Data]] = []
+        while arrived:
+            items, error = arrived.popleft()
+            if items and error is None and not (self._last_input or self._released):
+                run.append(items)
+                continue
+            if run:
+                self._queue(run)
+                run = []
+            self.push(items, error)
+        if run:
+            self._queue(run)
 
     def _queue(self, batches) -> None:
         """Results in, as frames; the transport told once for them all."""
