@@ -152,8 +152,10 @@ async def _read_burst(ws: web.WebSocketResponse, state: Service, session: Sessio
         frames.stop()  # awake: frames are this task's again
         if frames.failed is not None:
             raise frames.failed
-    if msg is None:
-        return DONE  # every result is out: nothing more to read
+    if msg is None or session.ended:
+        # Every result is out, or the session ended meanwhile (its last frame taken as
+        # it was parsed): frames after its end are not read.
+        return DONE
     # The frames aiohttp has read already are written together (a burst costs one
     # check and one await for them all), up to SEND_EVERY.
     docs: list[dict] = []
@@ -225,7 +227,7 @@ def _write_taken(state: Service, session: Session, sender: _Sender,
                 break  # the task answers it, after the frames before it
         count = len(docs)
         written = 0
-        while written < count and not session.ended:
+        while written < count and not (session.ended or flow._paused):
             batch = docs[written:written + SEND_EVERY] if count > SEND_EVERY else docs
             sender.holding = True
             done = sessions.write_now(state, session, batch)

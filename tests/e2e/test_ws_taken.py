@@ -142,3 +142,16 @@ async def test_frames_taken_as_parsed_hold_off_the_read_timeout(serve):
     got = texts(await asyncio.to_thread(read_server_frames, sock))
     sock.close()
     assert got == [(f"f{i}", 1) for i in range(8)] + [("error", 10114), ("close", 1000)]
+
+
+async def test_frames_after_the_last_one_of_a_chunk_are_not_served(serve):
+    """The session ends at the final frame's result: the frames the client sent after
+    it in the same chunk get no answer and no error, as when read one by one."""
+    service = serve()
+    sock = raw_connect(service)
+    first_result(sock)
+    sock.sendall(raw_frame(TEXT, frame("b", 2).encode())
+                 + raw_frame(TEXT, frame("late", 1).encode()))
+    got = texts(await asyncio.to_thread(read_server_frames, sock))
+    sock.close()
+    assert got == [("b", 2), ("close", 1000)]
