@@ -79,7 +79,7 @@ class SessionCreateResponse:
 def callback(response: Response, sid: str) -> None:
     """Push a session result from any thread (async sessions), like upstream's embed module.
     A result for no live session goes to the ``init_rq()`` queue when there is one."""
-    _routes().deliver(response, sid)
+    (_push_routes or _routes()).deliver(response, sid)
 
 
 def _routes():

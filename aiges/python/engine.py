@@ -5,6 +5,7 @@ import importlib.util
 import logging
 import sys
 import uuid
+from functools import partial
 from pathlib import Path
 
 from aiges.dto import DataListCls, DataListNode, Response
@@ -244,7 +245,7 @@ class PythonEngine:
     def create(self, tag: str, params: dict[str, str], psr_ids: list[int],
                on_result: ResultCallback | None) -> _Session:
         if on_result is not None:
-            routes.add(tag, lambda response: self._pushed(response, on_result))
+            routes.add(tag, partial(self._pushed, on_result=on_result))
         try:
             made = self._call("create", self._create, dict(params), tag,
                               psr_ids[0] if psr_ids else 0, tag)
