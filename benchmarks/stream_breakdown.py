@@ -10,7 +10,8 @@ parsing and validation, the engine's write and read alone and through the runner
 the session's bookkeeping, rendering, aiohttp's frame writer; the whole of what
 aiges/server/ws.py does for a frame but the socket (decode, read its inputs, write
 it inline, take its result, render it), alone and in a burst of frames read together
-(written together, their results rendered for one send), per frame; then the bare
+(written together, their results rendered for one send), per frame, and the same
+taken as aiohttp's parser yields them (aiges/server/ws_frames.py); then the bare
 echo's whole work per frame for comparison, and one hand-over between two tasks (what
 a frame costs each time it wakes a task). What a frame costs under load beyond the sum is the kernel's send and
 receive and the event loop.
@@ -35,7 +36,7 @@ from echo_server import echo_item
 from loadgen import payload_text, request_body
 
 from aiges import protocol
-from aiges.server import ws
+from aiges.server import ws, ws_frames
 from aiges.service import sessions
 from aiges.sessions import Session
 
@@ -60,6 +61,20 @@ class _Sink:
 
     def resume_reading(self) -> None:
         pass
+
+
+class _Sending:
+    """ws._Sender's part in on_frames: the results rendered and written, at once."""
+
+    def __init__(self, session: Session, sink: _Sink):
+        self.session, self.protocol, self.holding = session, sink, False
+
+    def send(self) -> None:
+        self.holding = False
+        self.protocol.write(ws.render(self.session, self.session.take()))
+
+    def release(self) -> None:
+        self.holding = False
 
 
 def client_frame(text: bytes) -> bytes:
@@ -175,6 +190,26 @@ async def stages(state, session: Session, req, body: bytes) -> dict:
 
     whole_burst.frames = BURST
 
+    # The path of a frame taken as aiohttp parses it (aiges/server/ws_frames.py): the
+    # parser, then ws.py's on_frames (decode, inputs, write and read inline, take,
+    # render, one transport write), for one frame of a chunk and for a chunk of BURST.
+    frames = ws_frames.Frames(sink, 2 ** 16, loop=loop)
+    taken_feed = ws_frames._Feed(WebSocketReader(frames, 0, compress=False,
+                                                 decode_text=True), frames)
+    on_frames = ws._write_taken(state, session, _Sending(session, sink), ws._ReadClock(0),
+                                frames)
+    chunk = wire * BURST
+
+    def taken_frame() -> None:
+        frames.take(on_frames)
+        taken_feed.feed_data(wire)
+
+    def taken_chunk() -> None:
+        frames.take(on_frames)
+        taken_feed.feed_data(chunk)
+
+    taken_chunk.frames = BURST
+
     def bare_work() -> None:
         doc = orjson.loads(msg.data)
         payload = {name: dict(echo_item(item), seq="1") for name, item in doc["payload"].items()}
@@ -206,6 +241,8 @@ async def stages(state, session: Session, req, body: bytes) -> dict:
         "event loop: one hand-over through a future": handover,
         "whole frame: decode, parse, write, take, render": whole_frame,
         f"whole burst of {BURST} frames read together, per frame": whole_burst,
+        "taken as parsed: parser, the whole frame, its send": taken_frame,
+        f"taken as parsed, {BURST} frames of one chunk, per frame": taken_chunk,
         "bare echo's work: loads, b64, dumps, decode": bare_work,
     }
 
