@@ -11,8 +11,9 @@
    concurrency 64, against bare;
 3. streaming sessions (sessions.py): frames/s over WebSocket, sync and async modes;
 4. footprint (footprint.py): start-up time and memory per idle session;
-5. where the time goes (breakdown.py): each stage of a 100 B once request timed in
-   process, for the C and the Python echo engine;
+5. where the time goes (breakdown.py, stream_breakdown.py): each stage of a 100 B once
+   request, and of a 100 B session frame, timed in process, for the C and the Python
+   echo engine;
 6. paired (paired.py): 100 B at concurrency 1, 8 and 64, each aiges target loaded at
    the same moment as the bare echo and the ceiling echo on one shared core, the
    ratios that a slow spell of the box cannot move.
@@ -36,6 +37,7 @@ import footprint
 import paired
 import servers
 import sessions
+import stream_breakdown
 
 import run
 
@@ -102,6 +104,11 @@ def stages(args: argparse.Namespace) -> dict:
     return _part("where a once request's time goes (in process)", breakdown, argv)
 
 
+def frame_stages(args: argparse.Namespace) -> dict:
+    argv = ["--repeat", "5"] if args.quick else []
+    return _part("where a session frame's time goes (in process)", stream_breakdown, argv)
+
+
 def pairs(args: argparse.Namespace) -> dict:
     argv = ["--duration", "1", "--rounds", "1", "--warmup", "0"] if args.quick else \
         ["--duration", "5", "--rounds", "3"]
@@ -147,7 +154,8 @@ def main(argv: list[str] | None = None) -> int:
         args.tmp = tmp
         results = {"once": once(args), "workers": workers(args),
                    "sessions": streaming(args), "footprint": resources(args),
-                   "breakdown": stages(args), "paired": pairs(args)}
+                   "breakdown": stages(args), "frame_breakdown": frame_stages(args),
+                   "paired": pairs(args)}
     results["meta"] = {"cpus": len(os.sched_getaffinity(0)), "quick": args.quick}
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
