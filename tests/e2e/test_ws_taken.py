@@ -155,3 +155,20 @@ async def test_frames_after_the_last_one_of_a_chunk_are_not_served(serve):
     got = texts(await asyncio.to_thread(read_server_frames, sock))
     sock.close()
     assert got == [("b", 2), ("close", 1000)]
+
+
+async def test_compressed_frames_are_taken_too(serve, http):
+    """A client that negotiated permessage-deflate: its compressed frames are inflated by
+    aiohttp's parser as before, taken, and answered in order."""
+    service = serve()
+    async with http.ws_connect(service.url + "/v1/svcName", compress=15) as ws:
+        assert ws.compress == 15
+        await ws.send_str(frame("a", 0))
+        assert (await ws.receive_json())["payload"]["input"]["text"] == "a"
+        await asyncio.sleep(0.05)
+        for i in range(1, 30):
+            await ws.send_str(frame(f"z{i}" * 50, 1))
+        await ws.send_str(frame("end", 2))
+        got = [await asyncio.wait_for(ws.receive_json(), 5) for _ in range(30)]
+    assert [g["payload"]["input"]["text"] for g in got] == \
+        [f"z{i}" * 50 for i in range(1, 30)] + ["end"]
