@@ -215,7 +215,7 @@ def _write_taken(state: Service, session: Session, sender: _Sender,
     loop = asyncio.get_running_loop()
 
     def on_frames(taken: Taken) -> Taken:
-        if clock._since:  # the read timeout counts from this frame (clock.seen)
+        if clock._since:  # the read timeout counts from this frame
             clock._since = loop.time()
         docs = []
         for msg, _size in taken:
