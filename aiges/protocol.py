@@ -133,14 +133,11 @@ def frame_inputs(doc: dict, service: str,
     parameter = doc.get("parameter")
     if type(parameter) is not dict:
         parameter = object_field(doc, "parameter")
-    if parameter:
-        if enums or header.get("res_id") is not None or any(parameter.values()):
-            return parse(doc, service, [], "-", True, enums).data
-        for section in parameter.values():  # each must be an object (an empty one, here)
-            if type(section) is not dict:
-                _sections(parameter, service)  # raises, naming it
-    elif enums or header.get("res_id") is not None:
+    if enums or header.get("res_id") is not None or (parameter and any(parameter.values())):
         return parse(doc, service, [], "-", True, enums).data
+    for section in parameter.values():  # each must be an object (an empty one, here)
+        if type(section) is not dict:
+            _sections(parameter, service)  # raises, naming it
     return _inputs(doc, True)
 
 

@@ -238,7 +238,6 @@ _TAKE = _Take()
 
 def _take(queued) -> None:
     if _TAKE.taking:  # from a session's handler: the take under way hands it over
-        queued.take()
         return
     _TAKE.taking = True
     try:

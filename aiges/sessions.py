@@ -103,7 +103,6 @@ class Session(Writes):
         self._active = 0.0                 # the last frame written or result taken
         self._room = asyncio.Event()       # fewer than MAX_QUEUED frames wait: read on
         self._room.set()
-        self._full = False                 # _room is clear
         self._lock = asyncio.Lock()        # calls for one session are sequential
         self._waiting = 0                  # writes waiting for (or holding) the lock
         self._unended: set[str] = set()    # input keys whose last status was not final
@@ -147,8 +146,7 @@ class Session(Writes):
                 numbers[item.key] = seqs[item.key] = seqs.get(item.key, 0) + 1
             taken.append((numbers, items))
         self.seq += len(taken)
-        if self._full:
-            self._full = False
+        if not self._room.is_set():
             self._room.set()
         if taken or not self.ended:
             self.touch()
@@ -298,7 +296,6 @@ class Session(Writes):
                 results.extend(_frames(items))
         self._changed_now()
         if len(results) >= MAX_QUEUED:
-            self._full = True
             self._room.clear()
         self._quiet_since = now = self._loop.time()
         if self.first_result_s is None:
@@ -395,7 +392,6 @@ class Session(Writes):
             # The client hears of the end only once the engine has let go: results it
             # pushed until then are kept and go out first.
             self._released = True
-            self._full = False
             self._room.set()
             self._changed_now()
 

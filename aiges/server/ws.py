@@ -427,8 +427,11 @@ def _decode(msg, max_frame: int) -> dict | None:
     """The request document of a text frame; None when the client closed or went away."""
     if msg.type == WSMsgType.TEXT:
         text = msg.data
-        if len(text) * 4 > max_frame:  # a character is 1..4 bytes: it may be too big
-            _check_size(text, max_frame)
+        # A character is 1..4 bytes: encode only when the length alone cannot decide.
+        if len(text) * 4 > max_frame and (len(text) > max_frame
+                                          or len(text.encode()) > max_frame):
+            raise FrameTooBig(errors.INVALID_INPUT,
+                              f"frame larger than [ws] maxFrame = {max_frame} bytes")
         try:
             return protocol.loads(text)
         except AigesError as exc:
@@ -444,12 +447,6 @@ class FrameTooBig(AigesError):
 
     close_code = WSCloseCode.MESSAGE_TOO_BIG
 
-
-def _check_size(text: str, limit: int) -> None:
-    # A character is 1..4 bytes: encode only when the length alone cannot decide.
-    if len(text) > limit or (len(text) * 4 > limit and len(text.encode()) > limit):
-        raise FrameTooBig(errors.INVALID_INPUT,
-                          f"frame larger than [ws] maxFrame = {limit} bytes")
 
 
 async def _send_error(ws: web.WebSocketResponse, exc: AigesError, sid: str) -> None:
