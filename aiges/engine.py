@@ -62,7 +62,7 @@ class Modes:
 class PushedResults(Protocol):
     fd: int
 
-    def take(self) -> None: ...
+    def take(self, readable: bool = False) -> None: ...
 
     def hold(self, held: bool) -> None: ...
 
@@ -142,7 +142,8 @@ class Engine(Protocol):
 
     # An aiges extension: an engine whose sessions' results are queued outside Python
     # has ``pushed`` (else None or no attribute): ``fd`` is readable while results wait,
-    # ``take()`` hands every one to its session's on_result on the caller's thread, and
+    # ``take()`` hands every one to its session's on_result on the caller's thread
+    # (``take(True)`` when ``fd`` was seen readable: the take clears it), and
     # ``hold(True)`` asks the engine's threads to wait with their results (briefly)
     # until ``hold(False)``, while a burst of frames is written.
     pushed: PushedResults | None

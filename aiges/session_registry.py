@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import threading
 import time
 from collections import OrderedDict, deque
@@ -215,12 +214,9 @@ class SessionRegistry:
 
 
 def _take_ready(queued) -> None:
-    """The pushed results' fd is readable: clear it, then take every result queued."""
-    try:
-        os.read(queued.fd, 8)
-    except BlockingIOError:
-        pass  # taken already, after a burst
-    _take(queued)
+    """The pushed results' fd is readable: every result queued is taken (the take
+    clears the fd, with no read of its own)."""
+    _take(queued, True)
 
 
 class _Take:
@@ -236,12 +232,12 @@ class _Take:
 _TAKE = _Take()
 
 
-def _take(queued) -> None:
+def _take(queued, readable: bool = False) -> None:
     if _TAKE.taking:  # from a session's handler: the take under way hands it over
         return
     _TAKE.taking = True
     try:
-        queued.take()
+        queued.take(readable)
     finally:
         _TAKE.taking = False
         delivers, _TAKE.delivers = _TAKE.delivers, []

@@ -92,7 +92,7 @@ class Session(Writes):
         self._watched = 0                  # results() waiting on _changed
         # The transport's hook, called on the loop when results or the end come: a
         # callback, so that a frame wakes no task (WebSocket sends from it).
-        self.listener: Callable[[], None] | None = None
+        self.listener: Callable[[bool], None] | None = None
         # Takes the results the engine pushed that wait for the loop's next turn, now:
         # a transport busy reading a burst sends them with its frames' (set by the
         # registry; a session without a callback has none to take). Its argument: how
@@ -222,11 +222,14 @@ class Session(Writes):
             return
         self._time_out("idle")
 
-    def _changed_now(self) -> None:
+    def _changed_now(self, now: bool = False) -> None:
+        """Results or the end came: told to whoever waits, and to the transport's
+        ``listener`` (``now``: results pushed from elsewhere, all that came together,
+        which it may send at once rather than at the loop's next turn)."""
         if self._watched:
             self._changed.set()
         if self.listener is not None:
-            self.listener()
+            self.listener(now)
 
     # -- internals -------------------------------------------------------------------------
     def start_timers(self) -> None:
@@ -284,9 +287,9 @@ class Session(Writes):
                 run = []
             self.push(items, error)
         if run:
-            self._queue(run)
+            self._queue(run, True)
 
-    def _queue(self, batches) -> None:
+    def _queue(self, batches, now: bool = False) -> None:
         """Results in, as frames; the transport told once for them all."""
         results = self._results
         for items in batches:
@@ -294,7 +297,7 @@ class Session(Writes):
                 results.append(items)
             else:
                 results.extend(_frames(items))
-        self._changed_now()
+        self._changed_now(now)
         if len(results) >= MAX_QUEUED:
             self._room.clear()
         self._quiet_since = now = self._loop.time()

@@ -126,19 +126,19 @@ class _Pushed:
         self._queue.close(addr)
         _PUSH_ROUTES.pop(addr, None)
 
-    def take(self) -> None:
+    def take(self, readable: bool = False) -> None:
         global _taking
         with _TAKING:  # a session's results handed over in order, whoever takes them
             if _taking:
                 return  # from a handler, on this thread: the take under way goes on, in order
             _taking = True
             try:
-                self._hand_over()
+                self._hand_over(readable)
             finally:
                 _taking = False
 
-    def _hand_over(self) -> None:
-        for addr, ret, items in self._take():
+    def _hand_over(self, readable: bool) -> None:
+        for addr, ret, items in self._take(readable):
             tags = _PUSH_ROUTES.get(addr)
             handler = tags.claim(addr) if tags is not None else None
             if handler is None:

@@ -131,11 +131,11 @@ class Pushed:
         self.fd = fd
         self.pid = os.getpid()  # a forked process makes its own eventfd
 
-    def take(self) -> list[tuple[int, int, list[Data] | None]]:
+    def take(self, readable: bool = False) -> list[tuple[int, int, list[Data] | None]]:
         """(usrTag address, engine's code, outputs or None) of every result queued, in
-        the order they came."""
+        the order they came. ``readable``: ``fd`` was seen readable; it is cleared."""
         out: list = []
-        ret = _lib.aiges_push_take(DATA_TYPE, id(out))
+        ret = _lib.aiges_push_take(DATA_TYPE, id(out), readable)
         if ret == _lib.AIGES_PYERR:
             log.error("copying results an engine pushed failed (out of memory): "
                       "some were dropped")

@@ -32,7 +32,7 @@ int aiges_push_fd(void);
 void aiges_push_hold(int held);
 int aiges_push_open(uintptr_t tag);
 void aiges_push_close(uintptr_t tag);
-int aiges_push_take(uintptr_t data_type, uintptr_t out);
+int aiges_push_take(uintptr_t data_type, uintptr_t out, int readable);
 """)
 ffibuilder.set_source(
     "aiges.native._marshal",

@@ -295,10 +295,12 @@ void aiges_push_hold(int held)
 }
 
 /* Every queued result appended to ``out`` as (tag, code, [Data, ...] or None), in the
- * order they came; the GIL taken for it. Returns how many callbacks were answered -1
- * since the last take (their usrTag named no open session), or AIGES_PYERR (what was
- * not converted is dropped). */
-int aiges_push_take(uintptr_t data_type, uintptr_t out_obj)
+ * order they came; the GIL taken for it. ``readable``: the caller saw the eventfd
+ * readable, which is then cleared whatever the queue's state (a write that came after
+ * the take before this one). Returns how many callbacks were answered -1 since the
+ * last take (their usrTag named no open session), or AIGES_PYERR (what was not
+ * converted is dropped). */
+int aiges_push_take(uintptr_t data_type, uintptr_t out_obj, int readable)
 {
     struct pushed *p, *next;
     PyObject *out = (PyObject *)out_obj;
@@ -306,7 +308,7 @@ int aiges_push_take(uintptr_t data_type, uintptr_t out_obj)
     PyGILState_STATE gil;
 
     pthread_mutex_lock(&push_mu);
-    if (push_notified && push_fd >= 0) {
+    if ((push_notified || readable) && push_fd >= 0) {
         /* The eventfd was written for what is taken here: cleared now, so that the
          * loop is not woken again for nothing (under the lock: a result queued after
          * this take writes it again). A write still on its way only wakes it once. */

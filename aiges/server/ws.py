@@ -346,9 +346,14 @@ class _Sender:
         self._missed = False
         session.listener = self.wake
 
-    def wake(self) -> None:
+    def wake(self, now: bool = False) -> None:
         if self.holding:
             self._missed = True
+        elif now:
+            # Pushed results, handed over together (a take of the engine's queue, or
+            # what its threads pushed since the last hand-over): nothing else is to
+            # come this turn, so they go out here, without a turn of the loop.
+            self._flush()
         elif not self._scheduled and not self._done.done():
             self._scheduled = True
             self._loop.call_soon(self._flush)

@@ -211,6 +211,26 @@ def test_the_c_queue_copies_every_field_and_keeps_the_order():
     assert queue.take() == []
 
 
+def test_a_take_clears_the_fd_it_was_woken_by():
+    """The loop's take after the fd was seen readable clears it with no read of its own:
+    also a write that came after the take before it (an engine thread's, on its way when
+    that take ran), else the loop would be woken for it again and again."""
+    queue = marshal.pushed()
+    if queue is None:
+        pytest.skip("aiges.native._marshal is not built (no compiler)")
+    queue.take()
+    with opened(queue, 5000):
+        assert _push(queue, 5000, [Data("k", b"one")]) == 0
+        assert [tag for tag, _, _ in queue.take(readable=True)] == [5000]
+        with pytest.raises(BlockingIOError):
+            os.read(queue.fd, 8)  # cleared by the take
+        os.write(queue.fd, (1).to_bytes(8, "little"))  # a late write, nothing queued
+        assert queue.take() == []  # not seen readable: left for the loop's wake-up
+        assert queue.take(readable=True) == []
+        with pytest.raises(BlockingIOError):
+            os.read(queue.fd, 8)
+
+
 def test_a_callback_for_no_open_session_is_answered_minus_one(caplog):
     """A late or unknown usrTag is refused at once with -1 (SPEC 1), nothing queued; the
     next take logs how many were."""

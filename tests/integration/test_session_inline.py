@@ -63,7 +63,7 @@ async def warmed(echo_kinds):
 async def test_frames_of_a_fast_engine_are_written_without_an_await(warmed):
     _runner, session = warmed
     woken = []
-    session.listener = lambda: woken.append(1)
+    session.listener = lambda now: woken.append(now)
     assert session.write_soon(frame(b"now")) is None
     assert texts(session.take()) == [b"now"] and woken
 
@@ -169,6 +169,21 @@ async def test_results_pushed_meanwhile_are_taken_without_a_loop_turn(pushing):
         assert session.queued == 0
         session.collect()
         assert texts(session.take()) == [b"pushed"]
+
+async def test_results_pushed_later_are_handed_over_to_be_sent_at_once(pushing):
+    """What an engine's thread pushes after the write reaches the loop later (the C
+    queue's fd, or the Python hand-over): the transport is told it may send it at once
+    (``listener(True)``), every result that came with it taken together."""
+    async with inline_session(pushing, pushed=True) as (_runner, session):
+        told: list[bool] = []
+        session.listener = told.append
+        assert session.write_soon(frame(b"later")) is None
+        deadline = time.monotonic() + 5
+        while not session.queued and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)  # the loop turns: the hand-over comes through it
+        assert told and told[-1] is True
+        assert texts(session.take()) == [b"later"]
+
 
 
 async def test_a_bursts_pushed_results_come_in_order_once_it_is_written(pushing):
