@@ -19,6 +19,7 @@ import binascii
 import signal
 import sys
 import uuid
+from collections.abc import Callable
 
 import orjson
 import uvloop
@@ -112,12 +113,13 @@ def create_app(service: str) -> web.Application:
     return app
 
 
-async def serve(host: str, port: int, service: str) -> None:
+async def serve(host: str, port: int, service: str,
+                app: Callable[[str], web.Application] = create_app) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    runner = web.AppRunner(create_app(service), access_log=None)
+    runner = web.AppRunner(app(service), access_log=None)
     await runner.setup()
     try:
         await web.TCPSite(runner, host, port, reuse_address=True).start()

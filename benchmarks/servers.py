@@ -89,7 +89,7 @@ def bare_command(port: int) -> list[str]:
 # The reference echoes: bare, the aiohttp echo; protocol, the same echo on a plain asyncio
 # protocol; ceiling, on uvloop + httptools + orjson alone (the least a Python server does).
 ECHO_SCRIPTS = {"bare": "echo_server.py", "protocol": "protocol_echo.py",
-                "ceiling": "ceiling_echo.py"}
+                "ceiling": "ceiling_echo.py", "handoff": "handoff_echo.py"}
 
 
 def echo_command(name: str, port: int) -> list[str]:

@@ -34,6 +34,9 @@ from run import fmt_ratio, int_list, ratio
 MODES = ("sync", "async")
 ENGINES = ("c", "py")
 SCENARIOS = ("pingpong", "pipelined", "sessions", "sessions-pipelined", "short", "http")
+# The references: the bare echo, and in asyncMode's WebSocket rows the bare echo whose
+# results come back through a thread (handoff_echo.py), as an asyncMode engine's do.
+REFERENCES = ("handoff", "bare")
 CLIENT_NOTE = ("client: Python (aiohttp on uvloop, one event loop) on CPU {cpus}, where no "
                "other part of the benchmark runs; it is itself a limit: 'cli cpu' near 100% "
                "means a number is client-bound (most likely for bare), which understates "
@@ -180,6 +183,8 @@ def warm_up(server: servers.Server, plan: wsload.Plan, instances: int) -> None:
         if result.errors:
             raise RuntimeError(f"{server.name}: {result.errors} errors while warming up: "
                                f"{result.first_error}")
+    if server.name == "handoff":
+        return  # no HTTP session API (sessions.py runs none against it)
     warm = replace(plan, concurrency=1, frames=200, rounds=1)
     result = sessionapi.run(url, warm, bare=server.name == "bare")
     if result.errors:
@@ -195,8 +200,13 @@ class Bench:
     repeat: int
     warmed: set[str] = field(default_factory=set)
 
+    def names_for(self, point: Point) -> tuple[str, ...]:
+        if point.mode == "async" and not point.http and "handoff" in self.targets:
+            return (*self.names[:-1], "handoff", self.names[-1])
+        return self.names
+
     def once(self, name: str, point: Point, run: int) -> wsload.Result:
-        server = self.targets[name if name == "bare" else f"{name}-{point.mode}"]
+        server = self.targets[name if name in REFERENCES else f"{name}-{point.mode}"]
         if server.name not in self.warmed:
             warm_up(server, point.plan, self.instances)
             self.warmed.add(server.name)
@@ -210,8 +220,8 @@ class Bench:
 
 def measure_all(bench: Bench, points: list[Point]) -> list[dict]:
     rows, turn = [], 0
-    names = bench.names
     for point in points:
+        names = bench.names_for(point)
         runs: dict[str, list[wsload.Result]] = {name: [] for name in names}
         for run in range(bench.repeat):
             # Rotate who goes first every time so slow drift (thermal, neighbours)
@@ -225,7 +235,10 @@ def measure_all(bench: Bench, points: list[Point]) -> list[dict]:
                      **{name: combine(runs[name]) for name in names},
                      "spread": {name: spread(runs[name]) for name in names},
                      "ratios": {name: pair_ratio(runs[name], runs["bare"])
-                                for name in names if name != "bare"}})
+                                for name in names if name != "bare"},
+                     "to_handoff": {name: pair_ratio(runs[name], runs["handoff"])
+                                 for name in names if "handoff" in runs
+                                 and name not in REFERENCES}})
     return rows
 
 
@@ -296,6 +309,9 @@ def render(rows: list[dict]) -> str:
                          f"{fmt_ratio(ratio(a.sps, b.sps)):>8} "
                          f"{fmt_ratio(ratio(a.p50_ms, b.p50_ms)):>8} "
                          f"{fmt_ratio(ratio(a.p99_ms, b.p99_ms)):>8}")
+        for name, value in row["to_handoff"].items():
+            lines.append(f"{'':<5} {'':<28} {'':>4}  {name + '/handoff':<16}"
+                         f"{fmt_ratio(value):>8}")
         lines.append("")
     return "\n".join(lines)
 
@@ -313,7 +329,9 @@ def to_json(rows: list[dict], pinning: servers.Pinning, args: argparse.Namespace
                              "fps_of_medians": ratio(row[name].fps, b.fps),
                              "sps": ratio(row[name].sps, b.sps),
                              "p50": ratio(row[name].p50_ms, b.p50_ms),
-                             "p99": ratio(row[name].p99_ms, b.p99_ms)}
+                             "p99": ratio(row[name].p99_ms, b.p99_ms),
+                             **({"fps_to_handoff": row["to_handoff"][name]}
+                                if name in row["to_handoff"] else {})}
                       for name in row["names"] if name != "bare"}})
     meta = {"client": "python aiohttp ws_connect on uvloop", "pinning": pinning.describe(),
             "engine": str(args.engine), "py_engine": str(args.py_engine),
@@ -347,6 +365,9 @@ def start_targets(stack: contextlib.ExitStack, args: argparse.Namespace,
             extra = ("-c", str(config)) + (("--async-mode",) if mode == "async" else ())
             commands[f"{name}-{mode}"] = (servers.aiges_command(
                 engine.resolve(), port, args.instances, extra), port, tree.resolve())
+    if "async" in args.modes and set(args.scenarios) - {"http"}:
+        port = servers.free_port()
+        commands["handoff"] = (servers.echo_command("handoff", port), port, servers.REPO)
     port = servers.free_port()
     commands["bare"] = (servers.bare_command(port), port, servers.REPO)
     return {name: stack.enter_context(servers.running(name, cmd, port, pinning, workdir, tree))
@@ -363,7 +384,9 @@ def report(rows: list[dict], pinning: servers.Pinning, args: argparse.Namespace)
     print(f"aiges WebSocket sessions vs bare echo; {args.size} B per frame, aiges "
           f"--instances {args.instances}; pinning: {pinning.describe()}")
     print("ratios: the median of the run-by-run ratios (each run against the bare echo's "
-          "run of the same turn); HTTP session API rows: bare = once requests")
+          "run of the same turn); HTTP session API rows: bare = once requests; asyncMode "
+          "rows: handoff = the bare echo, its results handed back through a thread per "
+          "session (handoff_echo.py), and x/handoff the ratio to it")
     print(CLIENT_NOTE.format(cpus=cpus))
     print("p50/p99: per result frame, send to receive (pipelined: includes queueing); "
           "sess/s: sessions completed (connect to close) per second\n")
