@@ -222,14 +222,14 @@ class Session(Writes):
             return
         self._time_out("idle")
 
-    def _changed_now(self, now: bool = False) -> None:
+    def _changed_now(self, at_once: bool = False) -> None:
         """Results or the end came: told to whoever waits, and to the transport's
-        ``listener`` (``now``: results pushed from elsewhere, all that came together,
-        which it may send at once rather than at the loop's next turn)."""
+        ``listener`` (``at_once``: results pushed from elsewhere, all that came
+        together, which it may send now rather than at the loop's next turn)."""
         if self._watched:
             self._changed.set()
         if self.listener is not None:
-            self.listener(now)
+            self.listener(at_once)
 
     # -- internals -------------------------------------------------------------------------
     def start_timers(self) -> None:
@@ -289,7 +289,7 @@ class Session(Writes):
         if run:
             self._queue(run, True)
 
-    def _queue(self, batches, now: bool = False) -> None:
+    def _queue(self, batches, at_once: bool = False) -> None:
         """Results in, as frames; the transport told once for them all."""
         results = self._results
         for items in batches:
@@ -297,7 +297,7 @@ class Session(Writes):
                 results.append(items)
             else:
                 results.extend(_frames(items))
-        self._changed_now(now)
+        self._changed_now(at_once)
         if len(results) >= MAX_QUEUED:
             self._room.clear()
         self._quiet_since = now = self._loop.time()

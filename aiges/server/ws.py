@@ -346,10 +346,10 @@ class _Sender:
         self._missed = False
         session.listener = self.wake
 
-    def wake(self, now: bool = False) -> None:
+    def wake(self, at_once: bool = False) -> None:
         if self.holding:
             self._missed = True
-        elif now:
+        elif at_once:
             # Pushed results, handed over together (a take of the engine's queue, or
             # what its threads pushed since the last hand-over): nothing else is to
             # come this turn, so they go out here, without a turn of the loop.

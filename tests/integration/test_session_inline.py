@@ -63,7 +63,7 @@ async def warmed(echo_kinds):
 async def test_frames_of_a_fast_engine_are_written_without_an_await(warmed):
     _runner, session = warmed
     woken = []
-    session.listener = lambda now: woken.append(now)
+    session.listener = woken.append
     assert session.write_soon(frame(b"now")) is None
     assert texts(session.take()) == [b"now"] and woken
 
