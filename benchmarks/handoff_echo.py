@@ -55,7 +55,8 @@ class HandOff:
         self.jobs.put(STOP)
         await asyncio.to_thread(self.thread.join)
         self.back.put_nowait(STOP)
-        await self.sender
+        # A client gone mid-session ends the sender early: not the reference's error.
+        await asyncio.gather(self.sender, return_exceptions=True)
 
 
 async def stream(request: web.Request) -> web.WebSocketResponse:
