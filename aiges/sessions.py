@@ -297,12 +297,14 @@ class Session(Writes):
                 results.append(items)
             else:
                 results.extend(_frames(items))
-        self._changed_now(at_once)
         if len(results) >= MAX_QUEUED:
             self._room.clear()
         self._quiet_since = now = self._loop.time()
         if self.first_result_s is None:
             self.first_result_s = now - self.started
+        # Last: a listener told ``at_once`` takes and sends the results here and now,
+        # so the session's own account of them comes first.
+        self._changed_now(at_once)
 
     def _check_finished(self) -> None:
         # Finished when every input stream has ended and an output reached End/Once.
