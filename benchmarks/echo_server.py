@@ -72,6 +72,22 @@ async def once(request: web.Request) -> web.Response:
     return json_response(answer)
 
 
+def frame_answer(data: str, sid: str, seq: int) -> tuple[str, int | None]:
+    """A session frame's result frame and its status; status None for a bad frame
+    (then the text is the error frame, after which the session ends)."""
+    try:
+        items = orjson.loads(data)["payload"]
+        status = max(int(item.get("status", 3)) for item in items.values())
+        payload = {name: dict(echo_item(item), seq=str(seq)) for name, item in items.items()}
+    except (orjson.JSONDecodeError, binascii.Error, UnicodeDecodeError,
+            KeyError, TypeError, AttributeError, StopIteration, ValueError):
+        return orjson.dumps(
+            {"header": {"code": 10009, "message": "bad frame", "sid": sid}}).decode(), None
+    return orjson.dumps({"header": {"code": 0, "message": "success", "sid": sid,
+                                    "status": status},
+                         "payload": payload}).decode(), status
+
+
 async def stream(request: web.Request) -> web.WebSocketResponse:
     """A WebSocket session: one result frame per client frame, close after End/Once."""
     ws = web.WebSocketResponse()
@@ -79,22 +95,12 @@ async def stream(request: web.Request) -> web.WebSocketResponse:
     sid = uuid.uuid4().hex
     seq = 0
     async for msg in ws:
-        try:
-            body = orjson.loads(msg.data)
-            items = body["payload"]
-            status = max(int(item.get("status", 3)) for item in items.values())
-            payload = {name: dict(echo_item(item), seq=str(seq)) for name, item in items.items()}
-        except (orjson.JSONDecodeError, binascii.Error, UnicodeDecodeError,
-                KeyError, TypeError, AttributeError, StopIteration, ValueError):
-            await ws.send_str(orjson.dumps(
-                {"header": {"code": 10009, "message": "bad frame", "sid": sid}}).decode())
-            break
+        text, status = frame_answer(msg.data, sid, seq)
         # Text frames, as aiges sends: clients see the same message type from both.
-        await ws.send_str(orjson.dumps({"header": {"code": 0, "message": "success", "sid": sid,
-                                                   "status": status},
-                                        "payload": payload}).decode())
+        await ws.send_str(text)
         seq += 1
-        if status >= 2:  # End or Once: the session is over, as aiges closes it
+        # A bad frame, or End or Once: the session is over, as aiges closes it.
+        if status is None or status >= 2:
             break
     await ws.close()
     return ws

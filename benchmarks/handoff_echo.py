@@ -15,7 +15,6 @@ wake-up of the loop. sessions.py measures it beside aiges in asyncMode (target
 from __future__ import annotations
 
 import asyncio
-import binascii
 import functools
 import queue
 import sys
@@ -23,9 +22,8 @@ import threading
 import uuid
 
 import echo_server
-import orjson
 from aiohttp import web
-from echo_server import echo_item
+from echo_server import frame_answer
 
 STOP = object()
 
@@ -68,22 +66,10 @@ async def stream(request: web.Request) -> web.WebSocketResponse:
     seq = 0
     try:
         async for msg in ws:
-            try:
-                body = orjson.loads(msg.data)
-                items = body["payload"]
-                status = max(int(item.get("status", 3)) for item in items.values())
-                payload = {name: dict(echo_item(item), seq=str(seq))
-                           for name, item in items.items()}
-            except (orjson.JSONDecodeError, binascii.Error, UnicodeDecodeError,
-                    KeyError, TypeError, AttributeError, StopIteration, ValueError):
-                hand.jobs.put(orjson.dumps(
-                    {"header": {"code": 10009, "message": "bad frame", "sid": sid}}).decode())
-                break
-            hand.jobs.put(orjson.dumps({"header": {"code": 0, "message": "success", "sid": sid,
-                                                   "status": status},
-                                        "payload": payload}).decode())
+            text, status = frame_answer(msg.data, sid, seq)
+            hand.jobs.put(text)
             seq += 1
-            if status >= 2:
+            if status is None or status >= 2:
                 break
     finally:
         await hand.close()
