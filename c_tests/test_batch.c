@@ -208,13 +208,15 @@ static void test_gpusim(const char* path, const char* counters)
     load(path, &e);
     init_with(&e, counters, "call_ms", "20");
     common(&e, counters, "batch");
-    /* One call of 16 costs about one call: 20 ms + 16 x 0.1 ms, far below 2 x 20. */
+    /* One call of 16 costs about one call: 20 ms + 16 x 0.1 ms, not 16 x 20 ms. The
+     * upper bound is that of a call per item, not of one call: a busy machine (CI, ASan)
+     * can hold this thread off the CPU for tens of milliseconds. */
     struct batch b;
     build(&b, 16, "timed", -1, NULL, NULL);
     double t0 = now_ms();
     REQUIRE(run(&e, &b) == 0, "batch call failed");
     double took = now_ms() - t0;
-    CHECK(took >= 21 && took < 40, "a batch of 16 took %.1f ms (want 21.6 ms)", took);
+    CHECK(took >= 21 && took < 16 * 20, "a batch of 16 took %.1f ms (want 21.6 ms)", took);
     check_and_free(&e, &b, -1, 0);
     threaded(&e);
     CHECK(live_exec(counters) == 0, "gpusim: live_exec %lld", live_exec(counters));
