@@ -5,7 +5,6 @@ import importlib.util
 import logging
 import sys
 import uuid
-from functools import partial
 from pathlib import Path
 
 from aiges.dto import DataListCls, DataListNode, Response
@@ -245,7 +244,7 @@ class PythonEngine:
     def create(self, tag: str, params: dict[str, str], psr_ids: list[int],
                on_result: ResultCallback | None) -> _Session:
         if on_result is not None:
-            routes.add(tag, partial(self._pushed, on_result=on_result))
+            routes.add(tag, self._route(on_result))
         try:
             made = self._call("create", self._create, dict(params), tag,
                               psr_ids[0] if psr_ids else 0, tag)
@@ -258,12 +257,20 @@ class PythonEngine:
             raise
         return _Session(made.handle, tag)
 
-    def _pushed(self, response, on_result: ResultCallback) -> None:
-        code = int(getattr(response, "error_code", 0) or 0)
-        if code:
-            on_result(None, code)
-            return
-        on_result(self._outputs("callback", response) or [], 0)
+    def _route(self, on_result: ResultCallback):
+        """What the SDK's callback calls with a session's pushed Response, on the
+        engine's thread: a closure, not a partial with a keyword (which builds a dict a
+        call), as every push of an asyncMode session pays for it under the GIL."""
+        outputs = self._outputs
+
+        def pushed(response) -> None:
+            code = getattr(response, "error_code", 0)
+            if code and int(code):
+                on_result(None, int(code))
+                return
+            on_result(outputs("callback", response) or [], 0)
+
+        return pushed
 
     # write and read: _call and _check spelled out (once a frame each).
     def write(self, session: _Session, data: list[Data]) -> None:
