@@ -170,6 +170,7 @@ async def test_results_pushed_meanwhile_are_taken_without_a_loop_turn(pushing):
         session.collect()
         assert texts(session.take()) == [b"pushed"]
 
+
 async def test_results_pushed_later_are_handed_over_to_be_sent_at_once(pushing):
     """What an engine's thread pushes after the write reaches the loop later (the C
     queue's fd, or the Python hand-over): the transport is told it may send it at once
@@ -183,7 +184,6 @@ async def test_results_pushed_later_are_handed_over_to_be_sent_at_once(pushing):
             await asyncio.sleep(0.01)  # the loop turns: the hand-over comes through it
         assert told and told[-1] is True
         assert texts(session.take()) == [b"later"]
-
 
 
 async def test_a_bursts_pushed_results_come_in_order_once_it_is_written(pushing):
